@@ -1,0 +1,212 @@
+"""The `duecast` command line.
+
+Each command imports its layer lazily, so `duecast --help` stays fast and a command
+pays only for what it uses. Domain errors (`DuecastError`) are printed as one clear
+message with exit code 1; usage errors exit with 2 (typer's convention).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from duecast.config import Settings, get_settings
+from duecast.errors import DuecastError
+from duecast.logs import configure_logging
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="duecast",
+    help="Predict late payment of invoices and turn it into decisions for AR teams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+logger = logging.getLogger("duecast")
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
+) -> None:
+    configure_logging("DEBUG" if verbose else "INFO")
+
+
+@contextmanager
+def _progress() -> Iterator[ProgressCallback]:
+    """A rich progress bar driven by `(stage, done, total)` callbacks, one bar per stage."""
+    tasks: dict[str, int] = {}
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+        disable=not err_console.is_terminal,
+    ) as bar:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+        yield update
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn a DuecastError into one readable message and exit code 1, not a traceback."""
+    try:
+        yield
+    except DuecastError as exc:
+        # Messages quote file contents and paths: never let rich read them as markup.
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(code=1) from exc
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        err_console.print(f"[bold red]error:[/] invalid DUECAST_* setting:\n{exc}")
+        raise typer.Exit(code=2) from exc
+
+
+# ---------------------------------------------------------------- data
+
+
+@app.command()
+def generate(
+    customers: Annotated[int, typer.Option(min=1, help="Number of customers.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the CSV files into.")],
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    years: Annotated[float, typer.Option(min=0.1, max=20, help="Years of history.")] = 3.0,
+    end_date: Annotated[
+        str | None,
+        typer.Option("--end-date", help="Last day of history, YYYY-MM-DD (default: today)."),
+    ] = None,
+) -> None:
+    """Write a realistic synthetic AR ledger as CSV files in the canonical import format."""
+    from features.synthetic import generate_ledger, write_ledger
+
+    end = _parse_date(end_date, "--end-date") if end_date else None
+    with _user_errors(), _progress() as progress:
+        frames = generate_ledger(
+            customers=customers, seed=seed, years=years, end_date=end, on_progress=progress
+        )
+        paths = write_ledger(frames, out)
+    for name, path in paths.items():
+        console.print(f"{name:<12} {len(frames[name]):>10,} rows  {path}")
+
+
+@app.command("import")
+def import_(
+    directory: Annotated[Path, typer.Argument(help="Folder with customers/invoices/... files.")],
+    mapping: Annotated[
+        Path | None, typer.Option(help="TOML column mapping for a foreign export format.")
+    ] = None,
+) -> None:
+    """Validate and import CSV/Parquet exports into the store (all or nothing, idempotent)."""
+    from features.importing import import_directory
+    from features.store import get_engine
+
+    settings = _settings()
+    with _user_errors(), _progress() as progress:
+        summary = import_directory(
+            get_engine(settings.database_url),
+            directory,
+            mapping=mapping,
+            error_cap=settings.import_error_cap,
+            chunk_rows=settings.import_chunk_rows,
+            on_progress=progress,
+        )
+    table = Table("table", "read", "inserted", "updated", "unchanged", "rejected")
+    for name, counts in summary.tables.items():
+        table.add_row(
+            name,
+            *(
+                f"{v:,}"
+                for v in (
+                    counts.read,
+                    counts.inserted,
+                    counts.updated,
+                    counts.unchanged,
+                    counts.rejected,
+                )
+            ),
+        )
+    console.print(table)
+
+
+# ---------------------------------------------------------------- API keys
+
+apikey_app = typer.Typer(help="Manage API keys of the REST API.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    role: Annotated[str, typer.Option(help="scorer, collector or admin.")],
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from features.store import get_engine
+    from serving.auth import create_api_key
+
+    settings = _settings()
+    with _user_errors():
+        key, plaintext = create_api_key(get_engine(settings.database_url), role=role, name=name)
+    err_console.print(f"API key {key.key_id} ({key.role}, {key.name}); it is shown only once:")
+    console.print(plaintext)
+
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=10, help="Customers to generate.")] = 300,
+    years: Annotated[float, typer.Option(min=1.0, help="Years of history.")] = 2.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Generate a ledger and import it into the embedded store (SQLite under DUECAST_HOME)."""
+    settings = _settings()
+    data_dir = settings.home / "demo-data"
+    console.print(f"[bold]1/2 generate[/] {customers} customers, {years:g} years -> {data_dir}")
+    generate(customers=customers, out=data_dir, seed=seed, years=years, end_date=None)
+    console.print(f"[bold]2/2 import[/] into {settings.database_url}")
+    import_(directory=data_dir, mapping=None)
+    console.print(
+        "Demo data is in the store. Training, promotion and serving are not part of this "
+        "release yet; the demo stops here."
+    )
+
+
+def _parse_date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from exc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

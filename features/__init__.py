@@ -1,0 +1,1 @@
+"""Data layer of duecast: the AR store, import, validation, synthetic data, labels, features."""

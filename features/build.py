@@ -1,0 +1,395 @@
+"""The one feature path: training tables, open-invoice rows and new-order rows.
+
+All three builders go through the same steps:
+
+1. cut the ledger at the as-of date (`Ledger.before`) and derive invoice timelines;
+2. customer-level features for (customer, snapshot date) pairs (`_customer_features`:
+   history, exposure, tenure, attributes, cold-start flags), every one computed from
+   events dated strictly before the snapshot;
+3. invoice-level features from the invoice, its open amount at the snapshot and the
+   customer's features (`_with_invoice_features`).
+
+`customer_state(as_of)` is step 2 for every customer at one date, so serving can cache
+it per customer and build a row for a new order from it alone
+(`new_invoice_rows_from_state`), refreshing a customer only when an event arrives.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from duecast.errors import UnknownEntityError
+from features.exposure import exposure_features
+from features.history import history_features
+from features.labels import labels_from_timeline
+from features.ledger import Ledger, day_timestamp
+from features.snapshots import asof_last, days_between, snapshot_dates
+from features.spec import (
+    CATEGORICAL_COLUMNS,
+    CUSTOMER_FEATURE_COLUMNS,
+    FEATURE_COLUMNS,
+    NEW_CUSTOMER_DAYS,
+)
+from features.timeline import InvoiceTimeline, invoice_timeline
+
+__all__ = [
+    "BASE_COLUMNS",
+    "DEFAULT_TERMS_DAYS",
+    "KEY_COLUMNS",
+    "LABEL_COLUMNS",
+    "build_new_invoice_rows",
+    "build_open_invoice_rows",
+    "build_training_table",
+    "customer_state",
+    "new_invoice_rows_from_state",
+]
+
+logger = logging.getLogger(__name__)
+
+KEY_COLUMNS = ["invoice_id", "customer_id", "snapshot_date"]
+BASE_COLUMNS = ["issue_date", "due_date", "amount", "open_amount"]
+LABEL_COLUMNS = ["days_late", "default", "settled_date"]
+# Terms of a new order when neither the order nor the customer has any.
+DEFAULT_TERMS_DAYS = 30
+
+_ROW_COLUMNS = [*KEY_COLUMNS, *BASE_COLUMNS, *FEATURE_COLUMNS]
+
+
+@dataclass(frozen=True)
+class _Context:
+    """A ledger cut at `as_of` with its timelines and integer customer codes."""
+
+    as_of: pd.Timestamp
+    customers: pd.DataFrame  # one row per customer code, ledger order
+    timeline: InvoiceTimeline
+    categories: dict[str, list[str]]
+
+
+def _context(ledger: Ledger, as_of: datetime.date, *, created_that_day: bool = False) -> _Context:
+    """Cut the ledger at `as_of`; with `created_that_day`, keep customers created on it.
+
+    A customer record created on the as-of day has no events yet but may already place
+    an order that day: serving needs its (cold-start) state, training never does.
+    """
+    cut_day = day_timestamp(as_of)
+    cut = ledger.before(cut_day)
+    customers = cut.customers
+    if created_that_day:
+        today = ledger.customers[ledger.customers["created_at"] == cut_day]
+        today = today[~today["customer_id"].isin(customers["customer_id"])]
+        customers = pd.concat([customers, today], ignore_index=True)
+    customers = customers.drop_duplicates("customer_id").reset_index(drop=True)
+    ids = pd.Index(customers["customer_id"])
+    orphans = pd.Index(cut.invoices["customer_id"].unique()).difference(ids)
+    if len(orphans):
+        logger.warning("%d invoices' customers are not in the customers table", len(orphans))
+        extra = pd.DataFrame({"customer_id": orphans.astype("str")})
+        customers = pd.concat([customers, extra], ignore_index=True)
+        ids = pd.Index(customers["customer_id"])
+    timeline = invoice_timeline(cut)
+    timeline.invoices["cust"] = ids.get_indexer(timeline.invoices["customer_id"])
+    timeline.steps["cust"] = ids.get_indexer(timeline.steps["customer_id"])
+    categories = {
+        "customer_industry": _category_list(customers["industry"]),
+        "customer_country": _category_list(customers["country"]),
+    }
+    return _Context(cut_day, customers, timeline, categories)
+
+
+def _category_list(values: pd.Series) -> list[str]:
+    return sorted(str(v) for v in values.dropna().unique())
+
+
+def _customer_features(ctx: _Context, keys: pd.DataFrame) -> pd.DataFrame:
+    """Every customer-level feature for keys (cust, snapshot_date), aligned with keys."""
+    original = keys.index
+    keys = keys.sort_values("snapshot_date", kind="stable")
+    inv, steps = ctx.timeline.invoices, ctx.timeline.steps
+    out = history_features(inv, keys).join(exposure_features(inv, steps, keys))
+    cust = keys["cust"].to_numpy()
+    snap = keys["snapshot_date"].to_numpy(dtype="datetime64[ns]")
+    customers = ctx.customers
+
+    created = customers["created_at"].to_numpy(dtype="datetime64[ns]")
+    first_issue = (
+        pd.Series(inv["issue_date"].to_numpy(), index=inv["cust"].to_numpy())
+        .groupby(level=0)
+        .min()
+        .reindex(range(len(customers)))
+        .to_numpy(dtype="datetime64[ns]")
+    )
+    # The relationship began at creation, or at the first invoice if the records disagree.
+    start = np.where(
+        np.isnat(first_issue),
+        created,
+        np.where(np.isnat(created), first_issue, np.minimum(created, first_issue)),
+    )[cust]
+    tenure = np.nan_to_num(np.maximum(days_between(snap, start), 0.0))
+    out["customer_tenure_days"] = tenure.astype("int64")
+
+    limit = customers["credit_limit"].to_numpy(dtype="float64", na_value=np.nan)[cust]
+    out["customer_credit_limit"] = limit
+    terms = customers["payment_terms_days"].astype("Float64")
+    out["customer_payment_terms_days"] = terms.to_numpy(dtype="float64", na_value=np.nan)[cust]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["exposure_credit_utilisation"] = np.where(
+            limit > 0, out["exposure_open_amount"].to_numpy() / limit, np.nan
+        )
+    for column, source in (("customer_industry", "industry"), ("customer_country", "country")):
+        values = customers[source].astype("object").to_numpy()[cust]
+        out[column] = pd.Categorical(
+            pd.Series(values).where(pd.notna(values), None), categories=ctx.categories[column]
+        )
+    out["customer_no_payment_history"] = (out["history_settled_count"] == 0).astype("int64")
+    out["customer_is_new"] = (tenure < NEW_CUSTOMER_DAYS).astype("int64")
+    return out[CUSTOMER_FEATURE_COLUMNS].reindex(original)
+
+
+def _customer_state(ctx: _Context) -> pd.DataFrame:
+    keys = pd.DataFrame(
+        {
+            "cust": np.arange(len(ctx.customers), dtype=np.int64),
+            "snapshot_date": np.full(len(ctx.customers), ctx.as_of.to_datetime64()),
+        }
+    )
+    state = _customer_features(ctx, keys)
+    state.index = pd.Index(ctx.customers["customer_id"].astype("str"), name="customer_id")
+    return state
+
+
+def customer_state(ledger: Ledger, *, as_of: datetime.date) -> pd.DataFrame:
+    """Every customer-level feature of every customer as of the start of `as_of`.
+
+    Returns:
+        Frame indexed by customer_id with the customer-level feature columns
+        (`features.spec.CUSTOMER_FEATURE_COLUMNS`). Customers created on or after
+        `as_of` (without earlier invoices) are not in it.
+    """
+    return _customer_state(_context(ledger, as_of, created_that_day=True))
+
+
+def _invoice_open_amount(ctx: _Context, positions: np.ndarray, snap: np.ndarray) -> np.ndarray:
+    """Open amount of invoices (row positions in the timeline) at the start of each date."""
+    inv, steps = ctx.timeline.invoices, ctx.timeline.steps
+    keys = pd.DataFrame({"cust": positions.astype(np.int64), "snapshot_date": snap})
+    keys = keys.sort_values("snapshot_date", kind="stable")
+    stream = steps[["inv", "date", "open_after"]].rename(columns={"inv": "cust"})
+    stream = stream.astype({"cust": np.int64})
+    after = asof_last(keys, stream, ["open_after"])["open_after"].reindex(range(len(positions)))
+    amount = inv["amount"].to_numpy(dtype="float64")[positions]
+    return np.round(np.where(after.isna(), amount, after.to_numpy()), 2)
+
+
+def _with_invoice_features(rows: pd.DataFrame) -> pd.DataFrame:
+    """Add the invoice-level features to rows holding the base and customer columns.
+
+    `rows` needs issue_date, due_date, amount, open_amount, snapshot_date, disputed (0/1
+    at the snapshot) and customer_median_invoice_amount.
+    """
+    snap = rows["snapshot_date"].to_numpy(dtype="datetime64[ns]")
+    issue = rows["issue_date"]
+    amount = rows["amount"].to_numpy(dtype="float64")
+    rows["invoice_amount"] = amount
+    rows["invoice_log_amount"] = np.log1p(amount)
+    rows["invoice_terms_days"] = days_between(rows["due_date"], issue).astype("int64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        usual = rows["customer_median_invoice_amount"].to_numpy(dtype="float64")
+        rows["invoice_amount_vs_usual"] = np.where(usual > 0, amount / usual, np.nan)
+    rows["invoice_issue_month"] = issue.dt.month.astype("int64")
+    rows["invoice_issued_quarter_end"] = (issue.dt.month % 3 == 0).astype("int64")
+    rows["invoice_issue_weekday"] = issue.dt.day_of_week.astype("int64")
+    rows["invoice_age_days"] = days_between(snap, issue).astype("int64")
+    rows["invoice_days_past_due"] = days_between(snap, rows["due_date"]).astype("int64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows["invoice_open_share"] = np.round(rows["open_amount"].to_numpy() / amount, 6)
+    rows["invoice_disputed"] = rows["disputed"].astype("int64")
+    return rows[_ROW_COLUMNS]
+
+
+def _invoice_rows(ctx: _Context, positions: np.ndarray, snap: np.ndarray) -> pd.DataFrame:
+    """Base columns of real invoices (timeline row positions) at snapshot dates."""
+    inv = ctx.timeline.invoices
+    dispute = inv["dispute_date"].to_numpy(dtype="datetime64[ns]")[positions]
+    return pd.DataFrame(
+        {
+            "invoice_id": inv["invoice_id"].to_numpy()[positions],
+            "customer_id": inv["customer_id"].to_numpy()[positions],
+            "snapshot_date": snap,
+            "issue_date": inv["issue_date"].to_numpy(dtype="datetime64[ns]")[positions],
+            "due_date": inv["due_date"].to_numpy(dtype="datetime64[ns]")[positions],
+            "amount": inv["amount"].to_numpy(dtype="float64")[positions],
+            "open_amount": _invoice_open_amount(ctx, positions, snap),
+            "disputed": ~np.isnat(dispute) & (dispute < snap),
+            "cust": inv["cust"].to_numpy()[positions],
+        }
+    )
+
+
+def build_training_table(
+    ledger: Ledger,
+    *,
+    as_of: datetime.date,
+    horizon_days: int = 90,
+    snapshot_every_days: int | None = None,
+) -> pd.DataFrame:
+    """The training table as of `as_of`: features and labels of mature invoices.
+
+    One row per (invoice, snapshot date) for invoices issued before `as_of` whose
+    outcome is known at `as_of` (see `features.labels`): a snapshot at the issue date,
+    and with `snapshot_every_days` = N one every N days after it while the invoice is
+    still open, before due date + horizon and before `as_of`.
+
+    Returns:
+        Columns KEY_COLUMNS + issue_date, due_date, amount, open_amount +
+        FEATURE_COLUMNS + days_late, default, settled_date; sorted by snapshot_date,
+        then invoice_id; a fresh RangeIndex.
+    """
+    ctx = _context(ledger, as_of)
+    inv = ctx.timeline.invoices
+    labels = labels_from_timeline(inv, as_of=ctx.as_of, horizon_days=horizon_days)
+    mature = np.flatnonzero(labels["mature"].to_numpy())
+    sub = inv.iloc[mature]
+    horizon_end = sub["due_date"] + pd.Timedelta(days=horizon_days)
+    # Still open at the start of S means not closed before S: S <= closed date.
+    open_until = sub["closed_date"] + pd.Timedelta(days=1)
+    limit = pd.concat([horizon_end, open_until, pd.Series(ctx.as_of, index=sub.index)], axis=1).min(
+        axis=1
+    )
+    local, snap = snapshot_dates(sub["issue_date"], limit, snapshot_every_days)
+    positions = mature[local]
+    rows = _invoice_rows(ctx, positions, snap)
+    keys = rows[["cust", "snapshot_date"]].drop_duplicates()
+    cust_features = _customer_features(ctx, keys)
+    cust_features[["cust", "snapshot_date"]] = keys
+    rows = rows.merge(cust_features, on=["cust", "snapshot_date"], how="left", sort=False)
+    table = _with_invoice_features(rows)
+    table["days_late"] = labels["days_late"].to_numpy()[positions]
+    table["default"] = labels["default"].to_numpy()[positions]
+    table["settled_date"] = labels["settled_date"].to_numpy()[positions]
+    table = table.sort_values(["snapshot_date", "invoice_id"], kind="stable")
+    table = table.reset_index(drop=True)
+    logger.info(
+        "Training table as of %s: %d rows from %d mature invoices",
+        ctx.as_of.date(),
+        len(table),
+        len(mature),
+    )
+    return table
+
+
+def build_open_invoice_rows(ledger: Ledger, *, as_of: datetime.date) -> pd.DataFrame:
+    """Feature rows of every invoice open at the start of `as_of` (worklist, cash forecast).
+
+    Open = issued before `as_of` and neither settled nor written off before it.
+
+    Returns:
+        Columns KEY_COLUMNS + issue_date, due_date, amount, open_amount +
+        FEATURE_COLUMNS, snapshot_date = as_of, sorted by invoice_id.
+    """
+    ctx = _context(ledger, as_of, created_that_day=True)
+    state = _customer_state(ctx)
+    inv = ctx.timeline.invoices
+    positions = np.flatnonzero(inv["closed_date"].isna().to_numpy())
+    snap = np.full(len(positions), ctx.as_of.to_datetime64())
+    rows = _invoice_rows(ctx, positions, snap)
+    return (
+        _rows_with_state(rows, state)
+        .sort_values("invoice_id", kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def _rows_with_state(rows: pd.DataFrame, state: pd.DataFrame) -> pd.DataFrame:
+    """Join customer-level features from a customer_state frame, then invoice features."""
+    cust_cols = state.reindex(pd.Index(rows["customer_id"].astype("str")))
+    for column in CUSTOMER_FEATURE_COLUMNS:
+        rows[column] = cust_cols[column].to_numpy()
+    for column in CATEGORICAL_COLUMNS:
+        rows[column] = pd.Categorical(
+            cust_cols[column].to_numpy(), categories=state[column].cat.categories
+        )
+    return _with_invoice_features(rows)
+
+
+def new_invoice_rows_from_state(
+    state: pd.DataFrame, *, orders: pd.DataFrame, as_of: datetime.date
+) -> pd.DataFrame:
+    """Feature rows for hypothetical new invoices from a (cached) `customer_state`.
+
+    Args:
+        state: `customer_state(ledger, as_of=as_of)`, or some of its rows.
+        orders: customer_id, amount, and optionally invoice_id, issue_date (default
+            `as_of`) and payment_terms_days (default the customer's terms, else
+            `DEFAULT_TERMS_DAYS`).
+        as_of: the snapshot date of the rows.
+
+    Raises:
+        UnknownEntityError: if an order's customer is not in `state`.
+        ValueError: if an order lacks customer_id or amount, or an amount is not positive.
+    """
+    missing = [c for c in ("customer_id", "amount") if c not in orders.columns]
+    if missing:
+        raise ValueError(f"orders need columns customer_id and amount; missing {missing}")
+    customer_ids = orders["customer_id"].astype("str")
+    unknown = sorted(set(customer_ids) - set(state.index))
+    if unknown:
+        raise UnknownEntityError(
+            f"unknown customer id(s) {unknown[:10]}: import the customer first, "
+            "or check the id (created on or after the as-of date?)"
+        )
+    amount = pd.to_numeric(orders["amount"]).to_numpy(dtype="float64")
+    if not (amount > 0).all():
+        raise ValueError("every order amount must be positive")
+    n = len(orders)
+    day = day_timestamp(as_of)
+    issue = (
+        pd.to_datetime(orders["issue_date"]).dt.normalize().astype("datetime64[ns]").to_numpy()
+        if "issue_date" in orders.columns
+        else np.full(n, day.to_datetime64())
+    )
+    issue = np.where(np.isnat(issue), day.to_datetime64(), issue)
+    own_terms = state["customer_payment_terms_days"].reindex(customer_ids).to_numpy()
+    own_terms = np.where(np.isnan(own_terms), DEFAULT_TERMS_DAYS, own_terms)
+    if "payment_terms_days" in orders.columns:
+        given = pd.to_numeric(orders["payment_terms_days"]).to_numpy(dtype="float64")
+        terms = np.where(np.isnan(given), own_terms, given)
+    else:
+        terms = own_terms
+    ids = (
+        orders["invoice_id"].astype("str").to_numpy()
+        if "invoice_id" in orders.columns
+        else np.array([f"order-{k + 1}" for k in range(n)], dtype=object)
+    )
+    rows = pd.DataFrame(
+        {
+            "invoice_id": ids,
+            "customer_id": customer_ids.to_numpy(),
+            "snapshot_date": np.full(n, day.to_datetime64()),
+            "issue_date": issue,
+            "due_date": issue + terms.astype("int64").astype("timedelta64[D]"),
+            "amount": amount,
+            "open_amount": amount,
+            "disputed": np.zeros(n, dtype=bool),
+        }
+    )
+    rows = rows.astype({"invoice_id": "str", "customer_id": "str"})
+    return _rows_with_state(rows, state)
+
+
+def build_new_invoice_rows(
+    ledger: Ledger, *, orders: pd.DataFrame, as_of: datetime.date
+) -> pd.DataFrame:
+    """Feature rows for hypothetical new invoices (order approval), one per order.
+
+    See `new_invoice_rows_from_state` for the columns of `orders`.
+
+    Raises:
+        UnknownEntityError: if an order's customer is not in the ledger at `as_of`.
+    """
+    state = customer_state(ledger, as_of=as_of)
+    return new_invoice_rows_from_state(state, orders=orders, as_of=as_of)

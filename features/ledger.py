@@ -1,0 +1,199 @@
+"""The AR ledger in memory: the five canonical tables as typed pandas frames.
+
+A `Ledger` is what labels and features read. Dates are `datetime64[ns]`, naive, one
+value per UTC day; amounts are float; ids are strings. `Ledger.before(day)` is the
+as-of cut used everywhere: what was known at the start of `day`, i.e. every event
+dated strictly before it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+
+from duecast.schema import TABLES
+
+__all__ = ["Ledger", "day_timestamp", "ledger_from_frames", "load_ledger"]
+
+logger = logging.getLogger(__name__)
+
+_LEDGER_TABLES = ("customers", "invoices", "payments", "adjustments", "actions")
+_STR_DTYPE = "str"
+# Keeps `load_ledger(customer_ids=...)` inside the bind-parameter limits of SQLite / PostgreSQL.
+_ID_CHUNK = 900
+
+
+def day_timestamp(day: datetime.date | pd.Timestamp | str) -> pd.Timestamp:
+    """`day` as a naive midnight Timestamp, the form every ledger date column uses."""
+    ts = pd.Timestamp(day)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.normalize().as_unit("ns")
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The five AR tables with canonical columns (see `duecast.schema.TABLES`)."""
+
+    customers: pd.DataFrame
+    invoices: pd.DataFrame
+    payments: pd.DataFrame
+    adjustments: pd.DataFrame
+    actions: pd.DataFrame
+
+    def before(self, day: datetime.date) -> Ledger:
+        """The ledger as known at the start of `day`: every event dated `>= day` removed.
+
+        Invoices are cut by issue date, payments by payment date, adjustments by date,
+        actions by `at`; payments and adjustments of invoices not yet issued go with
+        their invoice. A dispute dated on or after `day` is undone (the invoice becomes
+        undisputed). Customers created on or after `day` are dropped unless they already
+        have an invoice issued before it (imported data is not always consistent).
+        """
+        cut = day_timestamp(day)
+        invoices = self.invoices[self.invoices["issue_date"] < cut].copy()
+        late_dispute = invoices["dispute_date"].notna() & (invoices["dispute_date"] >= cut)
+        invoices.loc[late_dispute, "disputed"] = False
+        invoices.loc[late_dispute, "dispute_date"] = pd.NaT
+        known = invoices["invoice_id"]
+        payments = self.payments[
+            (self.payments["payment_date"] < cut) & self.payments["invoice_id"].isin(known)
+        ]
+        adjustments = self.adjustments[
+            (self.adjustments["date"] < cut) & self.adjustments["invoice_id"].isin(known)
+        ]
+        customers = self.customers[
+            (self.customers["created_at"] < cut)
+            | self.customers["customer_id"].isin(invoices["customer_id"])
+        ]
+        actions = self.actions[self.actions["at"] < cut]
+        return Ledger(
+            customers=customers.reset_index(drop=True),
+            invoices=invoices.reset_index(drop=True),
+            payments=payments.reset_index(drop=True),
+            adjustments=adjustments.reset_index(drop=True),
+            actions=actions.reset_index(drop=True),
+        )
+
+
+def ledger_from_frames(frames: Mapping[str, pd.DataFrame]) -> Ledger:
+    """A `Ledger` from frames keyed by table name, with dtypes normalised.
+
+    Missing optional tables (payments, adjustments, actions) become empty frames;
+    missing optional columns are added empty. Extra columns are dropped.
+
+    Raises:
+        ValueError: if `customers` or `invoices` is missing or lacks a required column.
+    """
+    for name in ("customers", "invoices"):
+        if name not in frames:
+            raise ValueError(f"a ledger needs a {name!r} table; got tables {sorted(frames)}")
+    tables = {name: _normalise(name, frames.get(name)) for name in _LEDGER_TABLES}
+    return Ledger(**tables)
+
+
+def _normalise(table: str, frame: pd.DataFrame | None) -> pd.DataFrame:
+    spec = TABLES[table]
+    if frame is None:
+        frame = pd.DataFrame(columns=spec.column_names)
+    missing = [c.name for c in spec.columns if c.required and c.name not in frame.columns]
+    if missing and len(frame):
+        raise ValueError(
+            f"table {table!r} lacks required column(s) {missing}; "
+            f"expected the canonical columns {spec.column_names}"
+        )
+    out = {}
+    n = len(frame)
+    for col in spec.columns:
+        values = frame[col.name] if col.name in frame.columns else pd.Series([None] * n)
+        values = pd.Series(values.to_numpy(), name=col.name)
+        out[col.name] = _typed(values, col.kind)
+    result = pd.DataFrame(out)
+    if table == "invoices":
+        result["disputed"] = result["disputed"].fillna(False).astype(bool)
+    return result
+
+
+def _typed(values: pd.Series, kind: str) -> pd.Series:
+    if kind == "str":
+        return values.astype(_STR_DTYPE)
+    if kind == "date":
+        return _dates(values).dt.normalize()
+    if kind == "datetime":
+        return _dates(values)
+    if kind == "money":
+        return pd.to_numeric(values, errors="raise").astype("float64")
+    if kind == "int":
+        return pd.to_numeric(values, errors="raise").astype("Float64").astype("Int64")
+    if kind == "bool":
+        return values.astype("boolean")
+    raise AssertionError(f"unknown column kind {kind}")  # pragma: no cover
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif values.dtype == object and len(values):
+        # Database drivers hand back date / aware datetime objects: make them UTC first.
+        values = pd.to_datetime(values, utc=True).dt.tz_localize(None)
+    else:
+        values = pd.to_datetime(values)
+    return values.astype("datetime64[ns]")
+
+
+def load_ledger(engine: sa.Engine, *, customer_ids: Sequence[str] | None = None) -> Ledger:
+    """Read the ledger from the AR store (`features.store` tables).
+
+    Args:
+        engine: engine of the store, schema at head (`features.store.ensure_schema`).
+        customer_ids: when given, only these customers and their invoices, payments,
+            adjustments and actions (serving refreshes one customer per event).
+
+    Returns:
+        The ledger with canonical dtypes.
+    """
+    from features.store import TABLE_OBJECTS
+
+    frames: dict[str, pd.DataFrame] = {}
+    with engine.connect() as conn:
+        for name in _LEDGER_TABLES:
+            table = TABLE_OBJECTS[name]
+            columns = [table.c[c] for c in TABLES[name].column_names]
+            if customer_ids is None:
+                frames[name] = pd.read_sql(sa.select(*columns), conn)
+                continue
+            parts = []
+            ids = list(dict.fromkeys(str(c) for c in customer_ids))
+            for start in range(0, max(len(ids), 1), _ID_CHUNK):
+                chunk = ids[start : start + _ID_CHUNK]
+                parts.append(pd.read_sql(_select_for(name, columns, chunk), conn))
+            frames[name] = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    ledger = ledger_from_frames(frames)
+    logger.debug(
+        "Loaded ledger: %d customers, %d invoices, %d payments",
+        len(ledger.customers),
+        len(ledger.invoices),
+        len(ledger.payments),
+    )
+    return ledger
+
+
+def _select_for(name: str, columns: list[sa.Column], ids: list[str]) -> sa.Select:
+    from features.store import TABLE_OBJECTS
+
+    table = TABLE_OBJECTS[name]
+    if name == "adjustments":
+        invoices = TABLE_OBJECTS["invoices"]
+        owned = sa.select(invoices.c.invoice_id).where(invoices.c.customer_id.in_(ids))
+        return sa.select(*columns).where(table.c.invoice_id.in_(owned))
+    if name == "payments":
+        # A payment's customer_id may be empty in foreign data: go through its invoice.
+        invoices = TABLE_OBJECTS["invoices"]
+        owned = sa.select(invoices.c.invoice_id).where(invoices.c.customer_id.in_(ids))
+        return sa.select(*columns).where(table.c.invoice_id.in_(owned))
+    return sa.select(*columns).where(table.c.customer_id.in_(ids))

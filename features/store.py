@@ -1,0 +1,207 @@
+"""The AR store: SQLAlchemy tables, engines, and schema versioning through Alembic.
+
+Works on SQLite (the zero set-up default) and PostgreSQL alike. Every write path
+calls `ensure_schema` first, which creates a new database or upgrades an older one
+to this release's schema; a database already at head is not written to.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+
+from duecast.errors import StoreError
+
+__all__ = [
+    "MONEY",
+    "TABLE_OBJECTS",
+    "dispose_engines",
+    "ensure_schema",
+    "get_engine",
+    "metadata",
+    "schema_revision",
+]
+
+logger = logging.getLogger(__name__)
+
+# asdecimal=False: money comes back as float, which pandas and LightGBM use anyway.
+MONEY = sa.Numeric(18, 2, asdecimal=False)
+_ID = sa.String(64)
+
+metadata = sa.MetaData()
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("customer_id", _ID, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("country", sa.String(64)),
+    sa.Column("industry", sa.String(64)),
+    sa.Column("created_at", sa.Date, nullable=False),
+    sa.Column("credit_limit", MONEY),
+    sa.Column("payment_terms_days", sa.Integer),
+    sa.Column("currency", sa.String(3)),
+)
+
+invoices = sa.Table(
+    "invoices",
+    metadata,
+    sa.Column("invoice_id", _ID, primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.customer_id"), nullable=False),
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("amount", MONEY, nullable=False),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("disputed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("dispute_date", sa.Date),
+    sa.Index("ix_invoices_customer_id", "customer_id"),
+)
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("payment_id", _ID, primary_key=True),
+    sa.Column("invoice_id", _ID, sa.ForeignKey("invoices.invoice_id"), nullable=False),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.customer_id"), nullable=False),
+    sa.Column("payment_date", sa.Date, nullable=False),
+    sa.Column("amount", MONEY, nullable=False),
+    sa.Index("ix_payments_invoice_id", "invoice_id"),
+    sa.Index("ix_payments_customer_id", "customer_id"),
+)
+
+adjustments = sa.Table(
+    "adjustments",
+    metadata,
+    sa.Column("adjustment_id", _ID, primary_key=True),
+    sa.Column("invoice_id", _ID, sa.ForeignKey("invoices.invoice_id"), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("amount", MONEY, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Index("ix_adjustments_invoice_id", "invoice_id"),
+)
+
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("action_id", _ID, primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.customer_id"), nullable=False),
+    sa.Column("invoice_id", _ID, sa.ForeignKey("invoices.invoice_id")),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("promised_date", sa.Date),
+    sa.Column("promised_amount", MONEY),
+    sa.Column("author", sa.String(255)),
+    sa.Column("text", sa.Text),
+    sa.Index("ix_actions_customer_id", "customer_id"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The AR ledger tables, the ones import and features read.
+TABLE_OBJECTS: dict[str, sa.Table] = {
+    t.name: t for t in (customers, invoices, payments, adjustments, actions)
+}
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def get_engine(url: str) -> Engine:
+    """An engine for `url`, one per URL and process; creates a SQLite file's folder."""
+    if url not in _ENGINES:
+        _ENGINES[url] = _create_engine(url)
+    return _ENGINES[url]
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection and forget the engines (tests, forked workers)."""
+    for engine in list(_ENGINES.values()):
+        engine.dispose()
+    _ENGINES.clear()
+
+
+def _alembic_config(connection: sa.Connection):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach the database at {engine.url!r}: {exc.orig}") from exc
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create or upgrade the database schema to this release's head revision."""
+    current = schema_revision(engine)
+    head = _head_revision()
+    if current == head:
+        return
+    from alembic import command
+
+    logger.info("Upgrading database schema %s -> %s", current or "(empty)", head)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")

@@ -1,0 +1,1 @@
+"""Serving: the FastAPI app, pure decisions (worklist, limits, orders, cash) and the web page."""

@@ -1,0 +1,86 @@
+"""FastAPI dependencies as typed aliases: settings, store engine, API-key roles.
+
+Tests swap them with `app.dependency_overrides`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from duecast.config import Settings
+from serving.auth import ApiKey, find_api_key, hash_key, role_allows
+
+__all__ = [
+    "AdminKey",
+    "CollectorKey",
+    "EngineDep",
+    "ScorerKey",
+    "SettingsDep",
+    "get_engine_dep",
+    "get_settings_dep",
+    "require_role",
+]
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings
+
+
+def get_engine_dep(request: Request) -> sa.Engine:
+    """The store engine opened by the lifespan."""
+    return request.app.state.engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+EngineDep = Annotated[sa.Engine, Depends(get_engine_dep)]
+
+
+_KEY_CACHE_SECONDS = 60.0
+
+
+def _lookup(request: Request, key: str) -> ApiKey | None:
+    # Cached by hash for a minute: keeps the store off the hot path, and a revoked key
+    # stops working within that minute.
+    cache: dict[str, tuple[ApiKey | None, float]] = request.app.state.api_key_cache
+    digest = hash_key(key)
+    hit = cache.get(digest)
+    now = time.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    with request.app.state.engine.connect() as conn:
+        found = find_api_key(conn, key)
+    cache[digest] = (found, now + _KEY_CACHE_SECONDS)
+    return found
+
+
+def require_role(role: str):  # type: ignore[no-untyped-def]
+    """A dependency admitting keys whose role includes `role`: 401 without a key, 403 below it."""
+
+    def check(
+        request: Request, key: Annotated[str | None, Security(_api_key_header)] = None
+    ) -> ApiKey:
+        if not key:
+            raise HTTPException(401, "missing API key: send it in the X-API-Key header")
+        found = _lookup(request, key)
+        if found is None:
+            raise HTTPException(401, "unknown or revoked API key")
+        if not role_allows(found.role, role):
+            raise HTTPException(
+                403, f"this endpoint needs the {role!r} role; key has {found.role!r}"
+            )
+        return found
+
+    return check
+
+
+ScorerKey = Annotated[ApiKey, Depends(require_role("scorer"))]
+CollectorKey = Annotated[ApiKey, Depends(require_role("collector"))]
+AdminKey = Annotated[ApiKey, Depends(require_role("admin"))]

@@ -1,0 +1,1 @@
+"""Model training: datasets, models, backtest, MLflow tracking and registry, the exported bundle."""
