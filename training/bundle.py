@@ -1,0 +1,309 @@
+"""The exported champion bundle: what serving loads, without MLflow or a tracking server.
+
+A bundle is a folder holding the LightGBM models as LightGBM text files and everything
+else (calibrator, categories, metrics, thresholds, metadata) in one joblib file, plus a
+readable `metadata.json`:
+
+    <dir>/bundle.joblib         metadata, calibrator, categories, metrics, thresholds
+    <dir>/metadata.json         the same metadata for people (not read back)
+    <dir>/default.txt           default classifier (absent when the data had no defaults)
+    <dir>/days_late_<key>.txt   days-late models: mean, p10, p50, p90
+
+`Bundle.matrix` (frames) and `Bundle.row` (one dict, the API's hot path) build the same
+float64 model matrix: feature columns in training order, categoricals as codes of the
+training categories, unknown values as NaN. Training builds its matrices with
+`feature_matrix`, so training and serving cannot disagree on the encoding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from duecast.errors import ModelNotFoundError
+from features.spec import FEATURE_SET_VERSION, FeatureSpecError
+
+__all__ = [
+    "DAYS_LATE_KEYS",
+    "GRADES",
+    "Bundle",
+    "ScoreCalibrator",
+    "Scores",
+    "feature_matrix",
+    "load_bundle",
+    "save_bundle",
+]
+
+logger = logging.getLogger(__name__)
+
+DAYS_LATE_KEYS = ("mean", "p10", "p50", "p90")
+GRADES = ("A", "B", "C", "D")  # upper p_default bounds; above "D" is grade "E"
+_BUNDLE_FILE = "bundle.joblib"
+_FORMAT_VERSION = 1
+_HELP = "run `duecast train` then `duecast promote`"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Model outputs for n rows (arrays of length n)."""
+
+    p_default: np.ndarray  # calibrated; NaN everywhere when the bundle has no default model
+    days_late: np.ndarray  # mean model
+    days_late_p10: np.ndarray
+    days_late_p50: np.ndarray
+    days_late_p90: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScoreCalibrator:
+    """Maps the default model's raw score (log-odds) to a calibrated probability.
+
+    `model` is a fitted scikit-learn estimator on the raw score as its one feature:
+    `IsotonicRegression` (method "isotonic") or `LogisticRegression`, i.e. Platt
+    scaling (method "sigmoid").
+    """
+
+    method: str
+    model: Any
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of raw scores."""
+        raw = np.asarray(raw, dtype="float64")
+        if self.method == "isotonic":
+            p = self.model.predict(raw)
+        else:
+            p = self.model.predict_proba(raw.reshape(-1, 1))[:, 1]
+        return np.clip(np.asarray(p, dtype="float64"), 0.0, 1.0)
+
+
+def feature_matrix(
+    rows: pd.DataFrame, feature_columns: Sequence[str], categories: Mapping[str, Sequence[str]]
+) -> np.ndarray:
+    """Float64 model matrix of `rows`: categoricals as training codes, unknown -> NaN.
+
+    Raises:
+        FeatureSpecError: if a feature column is missing from `rows`.
+    """
+    missing = [c for c in feature_columns if c not in rows.columns]
+    if missing:
+        raise FeatureSpecError(f"rows lack feature columns {missing}")
+    out = np.empty((len(rows), len(feature_columns)), dtype="float64")
+    for j, name in enumerate(feature_columns):
+        col = rows[name]
+        if name in categories:
+            # Index lookup, not pd.Categorical: unseen values must become NaN, not raise.
+            values = col.astype("object").where(col.notna(), None).to_numpy()
+            keys = np.array([None if v is None else str(v) for v in values], dtype=object)
+            codes = pd.Index(list(categories[name]), dtype="object").get_indexer(keys)
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(
+                dtype="float64", na_value=np.nan
+            )
+    return out
+
+
+def _is_missing(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The champion: models, calibrator, feature encoding, metrics and thresholds."""
+
+    model_version: str
+    trained_at: str
+    as_of: str
+    feature_set_version: str
+    feature_columns: list[str]
+    categories: dict[str, list[str]]
+    horizon_days: int
+    default_model: lgb.Booster | None
+    calibrator: ScoreCalibrator | None
+    default_unavailable_reason: str | None
+    days_late_models: dict[str, lgb.Booster]
+    metrics: dict
+    thresholds: dict[str, float]
+    # Per categorical column: value -> code, precomputed so `row` stays a dict lookup.
+    _codes: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        codes = {
+            name: {str(v): k for k, v in enumerate(cats)} for name, cats in self.categories.items()
+        }
+        object.__setattr__(self, "_codes", codes)
+        missing = [k for k in DAYS_LATE_KEYS if k not in self.days_late_models]
+        if missing:
+            raise ValueError(f"bundle lacks days-late models {missing}")
+        if self.default_model is not None and self.calibrator is None:
+            raise ValueError("a bundle with a default model needs its calibrator")
+
+    @property
+    def has_default_model(self) -> bool:
+        """True when the bundle can score the probability of default."""
+        return self.default_model is not None
+
+    def matrix(self, rows: pd.DataFrame) -> np.ndarray:
+        """Float64 (n, n_features) matrix of feature rows (see `feature_matrix`)."""
+        return feature_matrix(rows, self.feature_columns, self.categories)
+
+    def row(self, values: Mapping[str, object]) -> np.ndarray:
+        """One (1, n_features) row from a mapping of feature values, without pandas."""
+        out = np.empty((1, len(self.feature_columns)), dtype="float64")
+        codes = self._codes
+        for j, name in enumerate(self.feature_columns):
+            value = values.get(name)
+            if _is_missing(value):
+                out[0, j] = np.nan
+            elif name in codes:
+                code = codes[name].get(str(value))
+                out[0, j] = np.nan if code is None else code
+            else:
+                out[0, j] = float(value)  # type: ignore[arg-type]
+        return out
+
+    def predict(self, X: np.ndarray) -> Scores:
+        """Scores of a model matrix from `matrix` or `row`."""
+        X = np.asarray(X, dtype="float64")
+        if self.default_model is not None and self.calibrator is not None:
+            raw = self.default_model.predict(X, raw_score=True)
+            p_default = self.calibrator(raw)
+        else:
+            p_default = np.full(len(X), np.nan)
+        days = {
+            k: np.asarray(m.predict(X), dtype="float64") for k, m in self.days_late_models.items()
+        }
+        # Quantile models are fitted separately and may cross; keep p10 <= p50 <= p90.
+        p10, p50, p90 = np.sort(np.vstack([days["p10"], days["p50"], days["p90"]]), axis=0)
+        return Scores(
+            p_default=p_default,
+            days_late=days["mean"],
+            days_late_p10=p10,
+            days_late_p50=p50,
+            days_late_p90=p90,
+        )
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_features) LightGBM `pred_contrib` on the raw scale, bias column dropped.
+
+        Of the default model, or of the days-late mean model when there is none.
+        """
+        model = self.default_model or self.days_late_models["mean"]
+        contrib = model.predict(np.asarray(X, dtype="float64"), pred_contrib=True)
+        return np.asarray(contrib)[:, :-1]
+
+    def grade(self, p_default: float) -> str:
+        """Risk grade A (best) .. E of one probability from the bundle's cut-offs."""
+        for grade in GRADES:
+            if p_default <= self.thresholds[grade]:
+                return grade
+        return "E"
+
+
+def _metadata(bundle: Bundle) -> dict:
+    return {
+        "format_version": _FORMAT_VERSION,
+        "model_version": bundle.model_version,
+        "trained_at": bundle.trained_at,
+        "as_of": bundle.as_of,
+        "feature_set_version": bundle.feature_set_version,
+        "feature_columns": list(bundle.feature_columns),
+        "categories": {k: list(v) for k, v in bundle.categories.items()},
+        "horizon_days": bundle.horizon_days,
+        "default_unavailable_reason": bundle.default_unavailable_reason,
+        "metrics": bundle.metrics,
+        "thresholds": dict(bundle.thresholds),
+    }
+
+
+def save_bundle(bundle: Bundle, directory: Path) -> Path:
+    """Write `bundle` to `directory`, replacing any bundle there atomically.
+
+    The files are written to a temporary folder next to `directory` and renamed into
+    place, so a reader never sees half a bundle.
+
+    Returns:
+        The bundle folder.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        meta = _metadata(bundle)
+        if bundle.default_model is not None:
+            bundle.default_model.save_model(str(tmp / "default.txt"))
+        for key, model in bundle.days_late_models.items():
+            model.save_model(str(tmp / f"days_late_{key}.txt"))
+        joblib.dump({**meta, "calibrator": bundle.calibrator}, tmp / _BUNDLE_FILE)
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        old = None
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}-old-{os.getpid()}")
+            shutil.rmtree(old, ignore_errors=True)
+            directory.rename(old)
+        tmp.rename(directory)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("Saved model bundle version %s to %s", bundle.model_version, directory)
+    return directory
+
+
+def load_bundle(directory: Path) -> Bundle:
+    """Load a bundle written by `save_bundle`.
+
+    Raises:
+        ModelNotFoundError: if there is no bundle in `directory`, or it was trained on
+            another feature-set version.
+    """
+    directory = Path(directory)
+    path = directory / _BUNDLE_FILE
+    if not path.is_file():
+        raise ModelNotFoundError(f"no model bundle in {directory}: {_HELP}")
+    meta = joblib.load(path)
+    if meta.get("feature_set_version") != FEATURE_SET_VERSION:
+        raise ModelNotFoundError(
+            f"the bundle in {directory} was trained on feature set "
+            f"{meta.get('feature_set_version')!r}, this duecast computes "
+            f"{FEATURE_SET_VERSION!r}: {_HELP}"
+        )
+    default_file = directory / "default.txt"
+    default_model = lgb.Booster(model_file=str(default_file)) if default_file.is_file() else None
+    days_late_models = {}
+    for key in DAYS_LATE_KEYS:
+        model_file = directory / f"days_late_{key}.txt"
+        if not model_file.is_file():
+            raise ModelNotFoundError(f"the bundle in {directory} lacks {model_file.name}: {_HELP}")
+        days_late_models[key] = lgb.Booster(model_file=str(model_file))
+    return Bundle(
+        model_version=str(meta["model_version"]),
+        trained_at=meta["trained_at"],
+        as_of=meta["as_of"],
+        feature_set_version=meta["feature_set_version"],
+        feature_columns=list(meta["feature_columns"]),
+        categories={k: list(v) for k, v in meta["categories"].items()},
+        horizon_days=int(meta["horizon_days"]),
+        default_model=default_model,
+        calibrator=meta["calibrator"],
+        default_unavailable_reason=meta["default_unavailable_reason"],
+        days_late_models=days_late_models,
+        metrics=meta["metrics"],
+        thresholds=dict(meta["thresholds"]),
+    )
