@@ -104,6 +104,12 @@ def generate(
         str | None,
         typer.Option("--end-date", help="Last day of history, YYYY-MM-DD (default: today)."),
     ] = None,
+    default_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=0.49, help="Share of invoices that default (0 = every invoice is paid)."
+        ),
+    ] = None,
 ) -> None:
     """Write a realistic synthetic AR ledger as CSV files in the canonical import format."""
     from features.synthetic import generate_ledger, write_ledger
@@ -111,7 +117,12 @@ def generate(
     end = _parse_date(end_date, "--end-date") if end_date else None
     with _user_errors(), _progress() as progress:
         frames = generate_ledger(
-            customers=customers, seed=seed, years=years, end_date=end, on_progress=progress
+            customers=customers,
+            seed=seed,
+            years=years,
+            end_date=end,
+            default_rate=default_rate,
+            on_progress=progress,
         )
         paths = write_ledger(frames, out)
     for name, path in paths.items():
