@@ -53,6 +53,74 @@ class Settings(BaseSettings):
         default=50_000, ge=1_000, description="Rows written per database round trip on import."
     )
 
+    # Training (training/)
+    mlflow_experiment: str = Field(
+        default="duecast", description="MLflow experiment every `duecast train` run goes to."
+    )
+    mlflow_model_name: str = Field(
+        default="duecast", description="Registered model name (aliases challenger / champion)."
+    )
+    training_snapshot_every_days: int = Field(
+        default=30,
+        ge=0,
+        description="Extra training snapshots of still-open invoices every N days (0 = only "
+        "at issue), so open invoices on the worklist are scored by a model that saw them.",
+    )
+    backtest_valid_days: int = Field(
+        default=90,
+        ge=7,
+        description="Length of the validation period (early stopping, calibration).",
+    )
+    backtest_test_days: int = Field(
+        default=90, ge=7, description="Length of the test period the backtest reports on."
+    )
+    min_settled_invoices: int = Field(
+        default=300,
+        ge=10,
+        description="Invoices with a known outcome needed in the training period to train at all.",
+    )
+    min_defaults: int = Field(
+        default=30, ge=1, description="Defaults needed in the training period for a default model."
+    )
+    min_validation_defaults: int = Field(
+        default=10, ge=1, description="Defaults needed in the validation period to calibrate."
+    )
+    min_customers: int = Field(
+        default=30, ge=1, description="Below this many customers, training warns metrics are noisy."
+    )
+    min_history_days: int = Field(
+        default=365, ge=1, description="Below this much history, training warns it is thin."
+    )
+    calibration_isotonic_min_defaults: int = Field(
+        default=400,
+        ge=1,
+        description="Validation defaults from which calibration is isotonic (else Platt sigmoid).",
+    )
+    train_seed: int = Field(default=0, description="Seed of every model (same seed, same metrics).")
+    train_max_rounds: int = Field(
+        default=2000, ge=1, description="Upper bound on boosting rounds (early stopping decides)."
+    )
+    train_early_stopping_rounds: int = Field(
+        default=50, ge=1, description="Rounds without improvement on validation before stopping."
+    )
+    train_threads: int = Field(
+        default=0, ge=0, description="LightGBM threads (0 = LightGBM's default, all cores)."
+    )
+    promote_auc_tolerance: float = Field(
+        default=0.005, ge=0, description="ROC AUC a challenger may lose against the champion."
+    )
+    promote_mae_tolerance: float = Field(
+        default=0.1, ge=0, description="Days of MAE a challenger may lose against the champion."
+    )
+    promote_ece_tolerance: float = Field(
+        default=0.01, ge=0, description="Calibration error a challenger may add over the champion."
+    )
+    grade_cutoffs: dict[str, float] = Field(
+        default={"A": 0.02, "B": 0.05, "C": 0.10, "D": 0.20},
+        description="Risk grades: upper probability-of-default bound of A..D (above D is E); "
+        "stored in the exported bundle.",
+    )
+
     @field_validator("home", "models_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
