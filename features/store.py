@@ -121,6 +121,17 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Writes made through the REST API, so every serving worker refreshes the customers they
+# touch (migration 0003). customer_id NULL = every customer (e.g. a new model).
+change_log = sa.Table(
+    "change_log",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", _ID),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # The AR ledger tables, the ones import and features read.
 TABLE_OBJECTS: dict[str, sa.Table] = {
     t.name: t for t in (customers, invoices, payments, adjustments, actions)

@@ -40,11 +40,19 @@ def test_schema_created_then_left_alone(db_url: str) -> None:
     engine = get_engine(db_url)
     assert schema_revision(engine) is None
     ensure_schema(engine)
-    assert schema_revision(engine) == "0002"
+    assert schema_revision(engine) == "0003"
     tables = set(sa.inspect(engine).get_table_names())
-    assert {"customers", "invoices", "payments", "adjustments", "actions", "api_keys"} <= tables
+    assert {
+        "customers",
+        "invoices",
+        "payments",
+        "adjustments",
+        "actions",
+        "api_keys",
+        "change_log",
+    } <= tables
     ensure_schema(engine)  # at head: nothing to do, no error
-    assert schema_revision(engine) == "0002"
+    assert schema_revision(engine) == "0003"
 
 
 def test_older_database_is_upgraded_in_place(sqlite_url: str) -> None:
@@ -64,6 +72,6 @@ def test_older_database_is_upgraded_in_place(sqlite_url: str) -> None:
         )
     assert schema_revision(engine) == "0001"
     ensure_schema(engine)
-    assert schema_revision(engine) == "0002"
+    assert schema_revision(engine) == "0003"
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT name FROM customers")).scalar_one() == "Acme"
