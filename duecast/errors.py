@@ -7,6 +7,7 @@
     ├── StoreError              the database is missing, unreachable or out of date
     ├── LeakageError            a feature would use information from after its snapshot
     ├── ModelNotFoundError      no trained / promoted model where one is needed
+    ├── InsufficientDataError   the history is too thin to train a model on
     └── UnknownEntityError      a customer or invoice id the store does not hold
 
 Messages say what was expected and what to do about it. Only the API turns them
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigurationError",
     "DataImportError",
     "DuecastError",
+    "InsufficientDataError",
     "LeakageError",
     "MappingError",
     "ModelNotFoundError",
@@ -52,6 +54,10 @@ class LeakageError(DuecastError):
 
 class ModelNotFoundError(DuecastError):
     """A model, run or bundle that a command needs does not exist yet."""
+
+
+class InsufficientDataError(DuecastError):
+    """The history holds too few invoices with a known outcome to train on."""
 
 
 class UnknownEntityError(DuecastError):
