@@ -8,7 +8,9 @@
     ├── LeakageError            a feature would use information from after its snapshot
     ├── ModelNotFoundError      no trained / promoted model where one is needed
     ├── InsufficientDataError   the history is too thin to train a model on
-    └── UnknownEntityError      a customer or invoice id the store does not hold
+    ├── UnknownEntityError      a customer or invoice id the store does not hold
+    ├── InvalidRequestError     a request that is well-formed but cannot be carried out
+    └── ConflictError           a write that contradicts one already made
 
 Messages say what was expected and what to do about it. Only the API turns them
 into HTTP errors, and only the CLI into exit codes.
@@ -21,9 +23,11 @@ from dataclasses import dataclass
 __all__ = [
     "BadRow",
     "ConfigurationError",
+    "ConflictError",
     "DataImportError",
     "DuecastError",
     "InsufficientDataError",
+    "InvalidRequestError",
     "LeakageError",
     "MappingError",
     "ModelNotFoundError",
@@ -62,6 +66,14 @@ class InsufficientDataError(DuecastError):
 
 class UnknownEntityError(DuecastError):
     """A customer, invoice or other id is not in the store."""
+
+
+class InvalidRequestError(DuecastError):
+    """A request that parses but cannot be carried out (e.g. a payment of another customer)."""
+
+
+class ConflictError(DuecastError):
+    """A write contradicting an earlier one (e.g. an Idempotency-Key reused with another body)."""
 
 
 @dataclass(frozen=True)

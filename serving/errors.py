@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 
 from duecast.errors import (
     ConfigurationError,
+    ConflictError,
     DataImportError,
     DuecastError,
+    InvalidRequestError,
     MappingError,
     ModelNotFoundError,
     StoreError,
@@ -29,6 +31,8 @@ STATUS_OF: dict[type[DuecastError], int] = {
     DataImportError: 422,
     MappingError: 422,
     ConfigurationError: 422,
+    InvalidRequestError: 422,
+    ConflictError: 409,
     ModelNotFoundError: 503,
     StoreError: 503,
 }
