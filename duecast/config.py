@@ -6,6 +6,7 @@ and folders are created by the code that writes into them.
 
 from __future__ import annotations
 
+import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +36,11 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         default=Path("models"),
         description="Folder holding the exported champion bundle that serving loads.",
+    )
+    serve_as_of: datetime.date | None = Field(
+        default=None,
+        description="Date the API scores and decides as of (default: today, UTC); pin it "
+        "to serve a historical ledger, e.g. in demos and tests.",
     )
 
     # Labels
