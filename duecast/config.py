@@ -7,13 +7,16 @@ and folders are created by the code that writes into them.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "policy_problems"]
 
 
 class Settings(BaseSettings):
@@ -127,6 +130,149 @@ class Settings(BaseSettings):
         "stored in the exported bundle.",
     )
 
+    # Decision policy (serving/decisions/policy.py reads every `policy_*` field)
+    policy_grade_days_late_cutoffs: tuple[float, float, float, float] = Field(
+        default=(0.0, 5.0, 15.0, 30.0),
+        description="Risk grades when no default model exists (thin history): upper bound of "
+        "the predicted median days late for A..D (above D is E).",
+    )
+    policy_reminder_at_days: int = Field(
+        default=0,
+        ge=-30,
+        le=365,
+        description="Dunning step 1: automatic reminder from this many days overdue "
+        "(0 = on the due date, negative = before it).",
+    )
+    policy_call_from_days: int = Field(
+        default=7, ge=-30, le=365, description="Dunning step 2: phone call from N days overdue."
+    )
+    policy_escalate_after_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="Dunning step 3: escalate (legal / agency) once more than N days overdue.",
+    )
+    policy_dunning_risk_factors: tuple[float, float, float, float, float] = Field(
+        default=(1.0, 1.0, 1.0, 0.7, 0.5),
+        description="Per grade A..E, multiplier on the call and escalation days: below 1 moves "
+        "riskier customers up the dunning ladder sooner (non-increasing, in (0, 1]).",
+    )
+    policy_promise_grace_days: int = Field(
+        default=2,
+        ge=0,
+        le=30,
+        description="Days after a promised payment date before the promise counts as broken "
+        "(payments take a day or two to post).",
+    )
+    policy_cost_of_capital: float = Field(
+        default=0.08,
+        ge=0.0,
+        le=1.0,
+        description="Annual cost of capital (0.08 = 8 %/year): prices the cost of waiting "
+        "for cash and the value of an early-payment discount.",
+    )
+    policy_collector_capacity: int = Field(
+        default=40, ge=1, description="Worklist items one collector can work per day."
+    )
+    policy_credit_limit_floor: float = Field(
+        default=1_000.0, ge=0.0, description="Smallest credit limit duecast suggests."
+    )
+    policy_credit_limit_ceiling: float = Field(
+        default=250_000.0, gt=0.0, description="Largest credit limit duecast suggests."
+    )
+    policy_credit_limit_default: float = Field(
+        default=10_000.0,
+        ge=0.0,
+        description="Credit limit of a cold-start customer (too little history to size one).",
+    )
+    policy_credit_limit_max_change: float = Field(
+        default=0.25,
+        gt=0.0,
+        le=10.0,
+        description="Largest change per review as a share of the current limit (0.25 = ±25 %).",
+    )
+    policy_credit_limit_slack_days: int = Field(
+        default=15,
+        ge=0,
+        le=365,
+        description="Days of sales on top of the payment terms that a limit should cover "
+        "(orders placed while earlier invoices are still open).",
+    )
+    policy_credit_limit_risk_slope: float = Field(
+        default=4.0,
+        gt=0.0,
+        description="Risk factor of the limit = 1 - slope × P(default), at least 0 "
+        "(4 = a 5 % default risk takes 20 % off the limit).",
+    )
+    policy_credit_limit_days_late_zero: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="Without a default model: predicted median days late at which the "
+        "limit's risk factor reaches 0 (falls linearly from 1 at 0 days).",
+    )
+    policy_credit_limit_min_history: int = Field(
+        default=3,
+        ge=0,
+        description="Paid invoices needed before a limit is sized from history "
+        "(fewer = cold start, the policy default).",
+    )
+    policy_credit_limit_rounding: float = Field(
+        default=100.0, ge=0.0, description="Suggested limits are rounded to this unit (0 = off)."
+    )
+    policy_order_review_above: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="Order decision: exposure after the order above this share of the "
+        "suggested limit needs a human review.",
+    )
+    policy_order_decline_above: float = Field(
+        default=1.25,
+        gt=0.0,
+        description="Order decision: exposure after the order above this share of the "
+        "suggested limit is declined.",
+    )
+    policy_order_review_grades: tuple[str, ...] = Field(
+        default=("D", "E"),
+        description="Grades never approved automatically (always at least a review).",
+    )
+    policy_order_decline_grades: tuple[str, ...] = Field(
+        default=("E",),
+        description="Grades declined as soon as the order takes them over the review share.",
+    )
+    policy_order_overdue_review_share: float = Field(
+        default=0.25,
+        ge=0.0,
+        description="Order decision: overdue amount above this share of the suggested limit "
+        "needs a human review.",
+    )
+    policy_cash_weeks: int = Field(
+        default=13, ge=1, le=104, description="Weeks the cash forecast covers (13 = a quarter)."
+    )
+    policy_cash_interval: float = Field(
+        default=0.8,
+        gt=0.0,
+        lt=1.0,
+        description="Coverage of the cash forecast's weekly interval (0.8 = 10 %-90 %).",
+    )
+    policy_discount_rate: float = Field(
+        default=0.01,
+        gt=0.0,
+        lt=0.2,
+        description="Early-payment discount duecast proposes (0.01 = 1 %), within the band.",
+    )
+    policy_discount_rate_min: float = Field(
+        default=0.008, gt=0.0, lt=0.2, description="Lower end of the usual discount band."
+    )
+    policy_discount_rate_max: float = Field(
+        default=0.015, gt=0.0, lt=0.2, description="Upper end of the usual discount band."
+    )
+    policy_discount_days: int = Field(
+        default=10,
+        ge=0,
+        le=365,
+        description="Days from issue within which payment earns the discount (2/10 net 30: 10).",
+    )
+
     @field_validator("home", "models_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -141,8 +287,79 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
         return self
 
+    @model_validator(mode="after")
+    def _check_policy(self) -> Settings:
+        values = {
+            name.removeprefix("policy_"): getattr(self, name)
+            for name in type(self).model_fields
+            if name.startswith("policy_")
+        }
+        values["grade_cutoffs"] = self.grade_cutoffs
+        problems = policy_problems(values)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 @lru_cache
 def get_settings() -> Settings:
     """Settings from the environment, built once per process (tests call `cache_clear`)."""
     return Settings()
+
+
+_GRADE_LETTERS = ("A", "B", "C", "D", "E")
+
+
+def _increasing(values: object) -> bool:
+    seq = list(values)  # type: ignore[call-overload]
+    return all(a < b for a, b in pairwise(seq))
+
+
+def policy_problems(values: Mapping[str, Any]) -> list[str]:
+    """Contradictions between decision-policy numbers (empty list = a usable policy).
+
+    Shared by `Settings` (keys without the `policy_` prefix) and
+    `serving.decisions.Policy`, so both refuse the same nonsense.
+    """
+    problems: list[str] = []
+    cutoffs = values["grade_cutoffs"]
+    if isinstance(cutoffs, Mapping):
+        if sorted(cutoffs) != list(_GRADE_LETTERS[:4]):
+            problems.append(
+                f"grade cut-offs need exactly the keys A, B, C, D, got {sorted(cutoffs)}"
+            )
+            cutoffs = ()
+        else:
+            cutoffs = [cutoffs[g] for g in _GRADE_LETTERS[:4]]
+    cutoffs = list(cutoffs)
+    if cutoffs and not (_increasing(cutoffs) and cutoffs[0] > 0 and cutoffs[-1] < 1):
+        problems.append(f"grade cut-offs must rise strictly within (0, 1), got {cutoffs}")
+    if not _increasing(values["grade_days_late_cutoffs"]):
+        problems.append("days-late grade cut-offs must rise strictly from A to D")
+    if not values["reminder_at_days"] <= values["call_from_days"] <= values["escalate_after_days"]:
+        problems.append("dunning days must satisfy reminder <= call <= escalate")
+    factors = list(values["dunning_risk_factors"])
+    if any(not 0 < f <= 1 for f in factors) or any(a < b for a, b in pairwise(factors)):
+        problems.append(f"dunning risk factors must lie in (0, 1] and not rise A..E, got {factors}")
+    floor, ceiling = values["credit_limit_floor"], values["credit_limit_ceiling"]
+    if floor > ceiling:
+        problems.append(f"credit limit floor {floor} is above the ceiling {ceiling}")
+    if not floor <= values["credit_limit_default"] <= ceiling:
+        problems.append("the default credit limit must lie between the floor and the ceiling")
+    if values["order_review_above"] > values["order_decline_above"]:
+        problems.append("order review share must not exceed the decline share")
+    for key in ("order_review_grades", "order_decline_grades"):
+        grades = set(values[key])
+        if not grades <= set(_GRADE_LETTERS):
+            problems.append(f"{key} holds unknown grades {sorted(grades - set(_GRADE_LETTERS))}")
+        elif grades and grades != set(_GRADE_LETTERS[_GRADE_LETTERS.index(min(grades)) :]):
+            # A worse grade must never be treated more leniently than a better one.
+            problems.append(f"{key} must be the worst grades (e.g. D, E), got {sorted(grades)}")
+    if not set(values["order_decline_grades"]) <= set(values["order_review_grades"]):
+        problems.append("every order decline grade must also be a review grade")
+    low, rate, high = (
+        values[k] for k in ("discount_rate_min", "discount_rate", "discount_rate_max")
+    )
+    if not low <= rate <= high:
+        problems.append(f"discount rate {rate} must lie in its band [{low}, {high}]")
+    return problems
