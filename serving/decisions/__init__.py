@@ -1,0 +1,128 @@
+"""Pure decisions of duecast: functions of scores and policy, no web, no database.
+
+Inputs are plain floats, dates and small frozen dataclasses (no pandas on the per-order
+path), so one order decision costs microseconds. Build a `Policy` once per process
+(`Policy.from_settings(get_settings())`, then `.with_grade_cutoffs(bundle.thresholds)`)
+and pass it to every call. Every result carries its reasons in words.
+
+Public API (all keyword-only after the first argument where shown):
+
+Policy and records
+    Policy.from_settings(settings) -> Policy;  Policy.defaults() -> Policy
+    policy.with_grade_cutoffs(thresholds: Mapping[str, float] | None) -> Policy
+    OpenInvoice(invoice_id, customer_id, due_date, open_amount, p_default=nan,
+                days_late=nan, days_late_p10=nan, days_late_p50=nan, days_late_p90=nan,
+                disputed=False)
+    ActionRecord(customer_id, kind, at, invoice_id=None, promised_date=None,
+                 promised_amount=None, author=None, text=None)
+
+Grades
+    assess_grade(p_default, days_late_p50=None, *, policy, thresholds=None) -> RiskGrade
+        RiskGrade(grade "A".."E", basis "p_default"|"days_late"|"none", reason)
+    risk_grade(p_default, days_late_p50=None, *, policy, thresholds=None) -> str
+
+Worklist
+    expected_loss(open_amount, p_default) -> float
+    cost_of_waiting(open_amount, expected_days_late, *, policy) -> float
+    priority(*, open_amount, p_default, expected_days_late, policy) -> float
+    dunning_days(grade, *, policy) -> (reminder_from, call_from, escalate_after)
+    next_action(*, days_overdue, grade, policy, disputed=False, promised_date=None,
+                as_of=None) -> NextAction(action, reason)
+        action in ACTIONS: "escalate", "call", "dispute_resolution", "reminder",
+        "wait_for_promise", "none"
+    rank_worklist(invoices, *, as_of, policy, actions=(), grades=None, thresholds=None,
+                  collectors=1) -> Worklist(as_of, capacity, items, overflow, waiting)
+        items: WorklistItem(customer_id, rank, priority, expected_loss,
+        cost_of_waiting, open_amount, overdue_amount, max_days_overdue, grade,
+        next_action, reasons, invoices: tuple[InvoiceStep], last_action, promise)
+
+Credit limits
+    monthly_sales_estimate(*, invoice_count, median_invoice_amount, tenure_days)
+        -> float | None
+    suggest_credit_limit(*, monthly_sales, terms_days, p_default, policy,
+                         current_limit=None, history_invoices=None, days_late_p50=None)
+        -> CreditLimit(amount, cold_start, base, risk_factor, rationale)
+
+Orders
+    order_decision(*, amount, open_amount, credit_limit, grade, policy,
+                   overdue_amount=0.0)
+        -> OrderDecision(decision "approve"|"review"|"decline", reasons,
+                         exposure_after_order, utilisation, grade)
+
+Cash
+    payment_cdf(days_late, *, p10, p50, p90) -> float
+    cash_forecast(invoices, *, as_of, policy, weeks=None)
+        -> CashForecast(as_of, weeks: tuple[WeekForecast(week_start, week_end,
+           expected, low, high)], later, expected_total, open_total, expected_loss,
+           interval, notes)
+
+Discount
+    discount_advice(*, amount, terms_days, expected_days_late, policy, rate=None)
+        -> DiscountAdvice(worth_offering, rate, days_earlier, financing_gain,
+           discount_cost, net_benefit, break_even_rate, reasons)
+
+Errors: `Policy` raises `duecast.errors.ConfigurationError` for contradictory numbers;
+the functions raise `ValueError` for inputs the API must reject with 422 first
+(negative amounts, unknown grades).
+"""
+
+from __future__ import annotations
+
+from serving.decisions.cash import CashForecast, WeekForecast, cash_forecast, payment_cdf
+from serving.decisions.discount import DiscountAdvice, discount_advice
+from serving.decisions.grades import RiskGrade, assess_grade, risk_grade
+from serving.decisions.limits import CreditLimit, monthly_sales_estimate, suggest_credit_limit
+from serving.decisions.orders import DECISIONS, Decision, OrderDecision, order_decision
+from serving.decisions.policy import GRADES, Policy
+from serving.decisions.records import ActionRecord, OpenInvoice
+from serving.decisions.worklist import (
+    ACTIONS,
+    WORK_ACTIONS,
+    ActionKind,
+    InvoiceStep,
+    NextAction,
+    Worklist,
+    WorklistItem,
+    cost_of_waiting,
+    dunning_days,
+    expected_loss,
+    next_action,
+    priority,
+    rank_worklist,
+)
+
+__all__ = [
+    "ACTIONS",
+    "DECISIONS",
+    "GRADES",
+    "WORK_ACTIONS",
+    "ActionKind",
+    "ActionRecord",
+    "CashForecast",
+    "CreditLimit",
+    "Decision",
+    "DiscountAdvice",
+    "InvoiceStep",
+    "NextAction",
+    "OpenInvoice",
+    "OrderDecision",
+    "Policy",
+    "RiskGrade",
+    "WeekForecast",
+    "Worklist",
+    "WorklistItem",
+    "assess_grade",
+    "cash_forecast",
+    "cost_of_waiting",
+    "discount_advice",
+    "dunning_days",
+    "expected_loss",
+    "monthly_sales_estimate",
+    "next_action",
+    "order_decision",
+    "payment_cdf",
+    "priority",
+    "rank_worklist",
+    "risk_grade",
+    "suggest_credit_limit",
+]

@@ -1,0 +1,87 @@
+"""Risk grades A (best) .. E (worst) from the calibrated probability of default.
+
+When the bundle has no default model (history too thin to have defaults), the grade
+comes from the predicted median days late instead, with its own cut-offs, and the
+reason says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from serving.decisions.policy import GRADES, Policy, _cutoff_tuple
+from serving.decisions.records import is_missing
+
+__all__ = ["RiskGrade", "assess_grade", "risk_grade"]
+
+GradeBasis = Literal["p_default", "days_late", "none"]
+
+
+@dataclass(frozen=True)
+class RiskGrade:
+    """A grade and how it was reached.
+
+    Attributes:
+        grade: "A" (best) .. "E" (worst).
+        basis: "p_default" (calibrated default model), "days_late" (no default model:
+            predicted median days late) or "none" (no score at all: middle grade "C").
+        reason: one sentence for people.
+    """
+
+    grade: str
+    basis: GradeBasis
+    reason: str
+
+
+def _grade_from(value: float, cutoffs: tuple[float, ...]) -> str:
+    for grade, upper in zip(GRADES, cutoffs, strict=False):
+        if value <= upper:
+            return grade
+    return GRADES[-1]
+
+
+def assess_grade(
+    p_default: float | None,
+    days_late_p50: float | None = None,
+    *,
+    policy: Policy,
+    thresholds: Mapping[str, float] | None = None,
+) -> RiskGrade:
+    """Grade one score: from `p_default`, else (NaN / None) from `days_late_p50`.
+
+    Args:
+        p_default: calibrated probability of default (NaN or None when unavailable).
+        days_late_p50: predicted median days late, the fallback basis.
+        policy: the decision policy (its cut-offs unless `thresholds` is given).
+        thresholds: a bundle's grade cut-offs {"A".."D": upper P(default)}; they win
+            over the policy's.
+    """
+    if not is_missing(p_default):
+        # Converted per call, not via a new Policy: this sits on the order hot path.
+        cutoffs = _cutoff_tuple(thresholds) if thresholds else policy.grade_cutoffs
+        p = float(p_default)  # type: ignore[arg-type]
+        grade = _grade_from(p, cutoffs)
+        return RiskGrade(grade, "p_default", f"grade {grade}: {p:.1%} chance of default")
+    if not is_missing(days_late_p50):
+        days = float(days_late_p50)  # type: ignore[arg-type]
+        grade = _grade_from(days, policy.grade_days_late_cutoffs)
+        return RiskGrade(
+            grade,
+            "days_late",
+            f"grade {grade} from expected lateness ({days:.0f} days typical): the model has "
+            "too few defaults in its history to estimate a chance of default",
+        )
+    return RiskGrade("C", "none", "grade C by default: no score is available for this customer")
+
+
+def risk_grade(
+    p_default: float | None,
+    days_late_p50: float | None = None,
+    *,
+    policy: Policy,
+    thresholds: Mapping[str, float] | None = None,
+) -> str:
+    """Risk grade "A".."E" of one score (see `assess_grade` for the rules)."""
+    return assess_grade(p_default, days_late_p50, policy=policy, thresholds=thresholds).grade
