@@ -1,0 +1,196 @@
+"""The training data: the as-of cut of the store, time folds by issue date, a fingerprint.
+
+Folds never mix time: train on invoices issued first, validate on the next period
+(early stopping, calibration), test on the period after. Invoices whose due date plus
+the horizon is not yet before the as-of date are dropped from every fold: only their
+early payers have a known outcome, so keeping them would make the last weeks look like
+nobody ever defaults (a label bias, not a fact about customers).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from duecast.config import Settings
+from duecast.errors import ModelNotFoundError
+from features.build import KEY_COLUMNS, LABEL_COLUMNS, build_training_table
+from features.ledger import Ledger, load_ledger
+from features.store import get_engine
+
+__all__ = [
+    "Folds",
+    "data_fingerprint",
+    "default_as_of",
+    "issue_rows",
+    "load_training_table",
+    "period_mask",
+    "time_folds",
+]
+
+logger = logging.getLogger(__name__)
+
+# With little history the periods shrink to these shares of the usable span.
+_SHRINK_VALID = 0.2
+_SHRINK_TEST = 0.2
+
+
+def default_as_of(ledger: Ledger) -> datetime.date:
+    """The day after the last dated event of the ledger (everything known is used)."""
+    last = [
+        ledger.invoices["issue_date"].max(),
+        ledger.payments["payment_date"].max(),
+        ledger.adjustments["date"].max(),
+    ]
+    known = [d for d in last if pd.notna(d)]
+    if not known:
+        raise ModelNotFoundError(
+            "the store holds no invoices: import your history first (`duecast import DIR`, "
+            "or `duecast demo` for generated data)"
+        )
+    return (max(known) + pd.Timedelta(days=1)).date()
+
+
+def load_training_table(
+    settings: Settings, *, as_of: datetime.date | None = None
+) -> tuple[pd.DataFrame, datetime.date, Ledger]:
+    """The training table of the store's ledger cut at `as_of` (default: after its last event).
+
+    Returns:
+        (table, as_of, ledger) with the table of `features.build.build_training_table`.
+    """
+    ledger = load_ledger(get_engine(settings.database_url))
+    as_of = as_of or default_as_of(ledger)
+    every = settings.training_snapshot_every_days or None
+    table = build_training_table(
+        ledger, as_of=as_of, horizon_days=settings.horizon_days, snapshot_every_days=every
+    )
+    return table, as_of, ledger
+
+
+@dataclass(frozen=True)
+class Folds:
+    """Boolean row masks of a table and the issue-date periods they cover.
+
+    Periods are [start, end) ISO dates. `excluded` counts rows dropped because their
+    outcome was not complete at the as-of date.
+    """
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    train_period: tuple[str, str]
+    valid_period: tuple[str, str]
+    test_period: tuple[str, str]
+    excluded: int
+
+    def as_dict(self) -> dict:
+        """Periods and row counts (for the evaluation report)."""
+        return {
+            "train_period": list(self.train_period),
+            "valid_period": list(self.valid_period),
+            "test_period": list(self.test_period),
+            "excluded_incomplete": self.excluded,
+        }
+
+
+def time_folds(
+    table: pd.DataFrame,
+    *,
+    as_of: datetime.date,
+    horizon_days: int,
+    valid_days: int,
+    test_days: int,
+) -> Folds:
+    """Train / valid / test masks by issue date: train < valid < test, never random.
+
+    The test period ends with the last issue date whose outcome is complete at `as_of`
+    (due date + horizon before it). With less history than two periods plus as much
+    again for training, the periods shrink to a fifth of the usable span each.
+    """
+    cut = pd.Timestamp(as_of)
+    issue = table["issue_date"]
+    complete = (table["due_date"] + pd.Timedelta(days=horizon_days) < cut).to_numpy()
+    if not complete.any():
+        empty = np.zeros(len(table), dtype=bool)
+        period = (str(as_of), str(as_of))
+        return Folds(empty, empty, empty, period, period, period, len(table))
+    first = issue[complete].min().normalize()
+    end = issue[complete].max().normalize() + pd.Timedelta(days=1)
+    span = (end - first).days
+    if span < 2 * (valid_days + test_days):
+        valid_days = max(1, int(span * _SHRINK_VALID))
+        test_days = max(1, int(span * _SHRINK_TEST))
+        logger.warning(
+            "Only %d days of complete history: validation and test periods shrink to %d and "
+            "%d days",
+            span,
+            valid_days,
+            test_days,
+        )
+    test_start = end - pd.Timedelta(days=test_days)
+    valid_start = test_start - pd.Timedelta(days=valid_days)
+    issue_np = issue.to_numpy()
+    train = complete & (issue_np < valid_start.to_datetime64())
+    valid = (
+        complete
+        & (issue_np >= valid_start.to_datetime64())
+        & (issue_np < test_start.to_datetime64())
+    )
+    test = complete & (issue_np >= test_start.to_datetime64())
+
+    def _iso(ts: pd.Timestamp) -> str:
+        return ts.date().isoformat()
+
+    return Folds(
+        train=train,
+        valid=valid,
+        test=test,
+        train_period=(_iso(first), _iso(valid_start)),
+        valid_period=(_iso(valid_start), _iso(test_start)),
+        test_period=(_iso(test_start), _iso(end)),
+        excluded=int((~complete).sum()),
+    )
+
+
+def period_mask(
+    table: pd.DataFrame,
+    period: tuple[str, str] | list[str],
+    *,
+    as_of: datetime.date,
+    horizon_days: int,
+) -> np.ndarray:
+    """Rows issued in [start, end) whose outcome is complete at `as_of` (a run's test rows)."""
+    start, end = (pd.Timestamp(d) for d in period)
+    issue = table["issue_date"]
+    complete = table["due_date"] + pd.Timedelta(days=horizon_days) < pd.Timestamp(as_of)
+    return (complete & (issue >= start) & (issue < end)).to_numpy()
+
+
+def issue_rows(table: pd.DataFrame) -> np.ndarray:
+    """Mask of rows snapshotted at their issue date (one per invoice).
+
+    Metrics are computed on these: later snapshots of the same invoice would count its
+    amount twice in the capture metric and weigh slow payers more.
+    """
+    return (table["snapshot_date"] == table["issue_date"]).to_numpy()
+
+
+def data_fingerprint(table: pd.DataFrame) -> dict:
+    """Rows, invoices, customers, issue-date range and a content hash of keys and labels."""
+    columns = [*KEY_COLUMNS, *LABEL_COLUMNS]
+    hashed = pd.util.hash_pandas_object(table[columns], index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+    return {
+        "rows": len(table),
+        "invoices": int(table["invoice_id"].nunique()),
+        "customers": int(table["customer_id"].nunique()),
+        "first_issue": None if table.empty else table["issue_date"].min().date().isoformat(),
+        "last_issue": None if table.empty else table["issue_date"].max().date().isoformat(),
+        "hash": digest,
+    }

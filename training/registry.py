@@ -1,0 +1,250 @@
+"""All MLflow code of duecast: runs, logged models, registered versions and aliases.
+
+`mlflow` is imported inside functions only: it takes over a second to import and
+serving never needs it. The tracking store is `Settings.mlflow_tracking_uri` (a SQLite
+file under DUECAST_HOME by default, so everything works offline); artifacts go to
+`<home>/mlartifacts` unless the experiment already exists elsewhere.
+
+A run logs params, metrics (flattened evaluation: `default.model.roc_auc`, ...), the
+evaluation JSON, the feature spec, the data fingerprint, plots, the main LightGBM
+Booster (with signature and explicit pip requirements, registered under
+`Settings.mlflow_model_name`) and the complete serving bundle under `bundle/`.
+Versions are marked with aliases (`challenger`, `champion`), never stages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from duecast.config import Settings
+from duecast.errors import ModelNotFoundError
+from training.bundle import Bundle, load_bundle, save_bundle
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "LoggedRun",
+    "VersionInfo",
+    "download_bundle",
+    "flatten_metrics",
+    "get_version",
+    "load_evaluation",
+    "log_training_run",
+    "run_artifact_uri",
+    "set_alias",
+    "tag_version",
+]
+
+logger = logging.getLogger(__name__)
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    """Where a training run went: run id, registered model name and version."""
+
+    run_id: str
+    model_name: str
+    version: str
+    experiment_id: str
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered model version and the run it came from."""
+
+    name: str
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+def _mlflow(settings: Settings) -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    return mlflow
+
+
+def _client(settings: Settings) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
+    )
+
+
+def _experiment_id(settings: Settings) -> str:
+    client = _client(settings)
+    experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    # Explicit artifact location: MLflow's default is relative to the working directory.
+    location = (settings.home / "mlartifacts" / settings.mlflow_experiment).resolve().as_uri()
+    return client.create_experiment(settings.mlflow_experiment, artifact_location=location)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def flatten_metrics(obj: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested dict as `a.b.c` -> float (None and text are skipped)."""
+    out: dict[str, float] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_metrics(value, f"{name}."))
+        elif _is_number(value) and np.isfinite(value):
+            out[name] = float(value)
+    return out
+
+
+def _params(params: Mapping[str, Any]) -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{k}": str(v) for k, v in _params(value).items()})
+        else:
+            flat[key] = str(value)
+    return flat
+
+
+def log_training_run(
+    settings: Settings,
+    *,
+    params: Mapping[str, Any],
+    evaluation: dict,
+    fingerprint: dict,
+    feature_spec: list[dict],
+    tags: Mapping[str, str],
+    plots: list[Path],
+    main_model: Any,
+    signature_sample: pd.DataFrame,
+    make_bundle: Callable[[str, dict], Bundle],
+) -> LoggedRun:
+    """Log one training run, register its model and mark the version `challenger`.
+
+    Args:
+        settings: tracking URI, experiment and model names.
+        params: run parameters (nested dicts are flattened).
+        evaluation: the `duecast evaluate --json` object (without version fields).
+        fingerprint: `training.dataset.data_fingerprint` of the training table.
+        feature_spec: `features.spec.spec_as_records()`.
+        tags: extra run tags (as_of, code version, ...).
+        plots: PNG files to log under `plots/`.
+        main_model: the LightGBM Booster to log and register.
+        signature_sample: a few feature rows (model matrix columns) for the signature.
+        make_bundle: builds the serving bundle once the version is known, from
+            (version, evaluation with version fields).
+    """
+    mlflow = _mlflow(settings)
+    from mlflow.models import infer_signature
+
+    experiment_id = _experiment_id(settings)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train as of {tags.get('as_of')}"):
+        run_id = mlflow.active_run().info.run_id
+        mlflow.log_params(_params(params))
+        mlflow.log_params({f"data_{k}": str(v) for k, v in fingerprint.items()})
+        mlflow.set_tags(dict(tags))
+        mlflow.log_metrics(flatten_metrics(evaluation))
+        mlflow.log_dict(feature_spec, "feature_spec.json")
+        mlflow.log_dict(fingerprint, "data_fingerprint.json")
+        for path in plots:
+            mlflow.log_artifact(str(path), artifact_path="plots")
+        signature = infer_signature(
+            signature_sample, main_model.predict(signature_sample.to_numpy())
+        )
+        import lightgbm
+
+        info = mlflow.lightgbm.log_model(
+            main_model,
+            name="model",
+            signature=signature,
+            pip_requirements=[f"lightgbm=={lightgbm.__version__}", f"numpy=={np.__version__}"],
+            registered_model_name=settings.mlflow_model_name,
+        )
+        version = str(info.registered_model_version)
+        evaluation = {**evaluation, "model_version": version, "run_id": run_id}
+        mlflow.log_dict(evaluation, "evaluation.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle_dir = save_bundle(make_bundle(version, evaluation), Path(tmp) / "bundle")
+            mlflow.log_artifacts(str(bundle_dir), artifact_path="bundle")
+    client = _client(settings)
+    for key, value in tags.items():
+        client.set_model_version_tag(settings.mlflow_model_name, version, key, str(value))
+    client.set_registered_model_alias(settings.mlflow_model_name, CHALLENGER, version)
+    logger.info(
+        "Run %s registered as %s version %s (alias %s)",
+        run_id,
+        settings.mlflow_model_name,
+        version,
+        CHALLENGER,
+    )
+    return LoggedRun(run_id, settings.mlflow_model_name, version, experiment_id)
+
+
+def get_version(settings: Settings, alias: str) -> VersionInfo | None:
+    """The version holding `alias`, or None when no version has it (or no model exists)."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(settings)
+    try:
+        mv = client.get_model_version_by_alias(settings.mlflow_model_name, alias)
+    except MlflowException:
+        return None
+    return VersionInfo(mv.name, str(mv.version), mv.run_id, dict(mv.tags or {}))
+
+
+def set_alias(settings: Settings, alias: str, version: str) -> None:
+    """Point `alias` at `version` of the registered model."""
+    _client(settings).set_registered_model_alias(settings.mlflow_model_name, alias, version)
+
+
+def tag_version(settings: Settings, version: str, key: str, value: str) -> None:
+    """Set a tag on a registered version (e.g. the outcome of a promotion check)."""
+    _client(settings).set_model_version_tag(settings.mlflow_model_name, version, key, value)
+
+
+def _download(settings: Settings, run_id: str, path: str, dst: Path) -> Path:
+    mlflow = _mlflow(settings)
+    return Path(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst))
+    )
+
+
+def download_bundle(settings: Settings, version: VersionInfo) -> Bundle:
+    """The serving bundle logged with a version's run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = _download(settings, version.run_id, "bundle", Path(tmp))
+        except Exception as exc:  # MLflow raises several types for a missing artifact
+            raise ModelNotFoundError(
+                f"version {version.version} of {version.name} has no bundle artifact "
+                f"(run {version.run_id}): retrain with `duecast train`"
+            ) from exc
+        return load_bundle(path)
+
+
+def load_evaluation(settings: Settings, version: VersionInfo) -> dict:
+    """The evaluation object logged with a version's run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _download(settings, version.run_id, "evaluation.json", Path(tmp))
+        return json.loads(Path(path).read_text())
+
+
+def run_artifact_uri(settings: Settings, run_id: str) -> str:
+    """Where a run's artifacts live (plots are under `<uri>/plots`)."""
+    return str(_client(settings).get_run(run_id).info.artifact_uri)
