@@ -32,6 +32,7 @@ import joblib
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from duecast.errors import ModelNotFoundError
 from features.spec import FEATURE_SET_VERSION, FeatureSpecError
@@ -82,8 +83,21 @@ class ScoreCalibrator:
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of raw scores."""
         raw = np.asarray(raw, dtype="float64")
+        # The closed forms below skip scikit-learn's input validation, which costs about
+        # 1 ms per call and dominated a one-row order decision; same arithmetic, same
+        # values (tests/test_api_scoring.py checks them against predict / predict_proba).
         if self.method == "isotonic":
-            p = self.model.predict(raw)
+            model = self.model
+            if getattr(model, "out_of_bounds", None) == "clip" and len(model.X_thresholds_) > 1:
+                p = np.interp(
+                    np.clip(raw, model.X_min_, model.X_max_),
+                    model.X_thresholds_,
+                    model.y_thresholds_,
+                )
+            else:
+                p = model.predict(raw)
+        elif hasattr(self.model, "coef_") and self.model.coef_.shape == (1, 1):
+            p = expit(raw * self.model.coef_[0, 0] + self.model.intercept_[0])
         else:
             p = self.model.predict_proba(raw.reshape(-1, 1))[:, 1]
         return np.clip(np.asarray(p, dtype="float64"), 0.0, 1.0)
