@@ -168,6 +168,71 @@ def import_(
     console.print(table)
 
 
+@app.command("features")
+def features_(
+    out: Annotated[Path, typer.Option(help="Parquet file to write the table to.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Cut date YYYY-MM-DD: only events dated before it are used "
+            "(default: the day after the store's last event).",
+        ),
+    ] = None,
+    snapshot_every: Annotated[
+        int | None,
+        typer.Option(
+            "--snapshot-every",
+            min=0,
+            metavar="DAYS",
+            help="Extra rows for invoices still open every DAYS days after issue "
+            "(0 = issue date only; default DUECAST_TRAINING_SNAPSHOT_EVERY_DAYS, as training).",
+        ),
+    ] = None,
+    horizon_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Default horizon H in days (default DUECAST_HORIZON_DAYS)."),
+    ] = None,
+) -> None:
+    """Write the point-in-time training table (keys, features, labels) of the store as Parquet."""
+    from features.build import build_training_table
+    from features.export import default_as_of, ledger_from_store, write_table
+    from features.store import get_engine
+
+    settings = _settings()
+    cut = _parse_date(as_of, "--as-of") if as_of else None
+    every = settings.training_snapshot_every_days if snapshot_every is None else snapshot_every
+    horizon = horizon_days or settings.horizon_days
+    stage = "features"
+    with _user_errors(), _progress() as progress:
+        progress(stage, 0, 3)
+        ledger = ledger_from_store(get_engine(settings.database_url))
+        cut = cut or default_as_of(ledger)
+        progress(stage, 1, 3)
+        table = build_training_table(
+            ledger, as_of=cut, horizon_days=horizon, snapshot_every_days=every or None
+        )
+        progress(stage, 2, 3)
+        path = write_table(table, out)
+        progress(stage, 3, 3)
+    invoices = table["invoice_id"].nunique()
+    console.print(
+        f"as of {cut}: {len(table):,} rows ({invoices:,} invoices with a known outcome, "
+        f"snapshots {'every ' + str(every) + ' days' if every else 'at issue only'}) -> {path}"
+    )
+    if len(table):
+        outcomes = table.drop_duplicates("invoice_id")
+        console.print(
+            f"default rate {outcomes['default'].mean():.1%}, "
+            f"mean days late {outcomes['days_late'].mean():.1f} (horizon {horizon} days)"
+        )
+    else:
+        err_console.print(
+            f"no invoice has a known outcome before {cut}: pick a later --as-of "
+            f"(outcomes are known once settled or {horizon} days past due)"
+        )
+
+
 # ---------------------------------------------------------------- API keys
 
 apikey_app = typer.Typer(help="Manage API keys of the REST API.", no_args_is_help=True)

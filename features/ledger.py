@@ -13,12 +13,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from duecast.schema import TABLES
 
-__all__ = ["Ledger", "day_timestamp", "ledger_from_frames", "load_ledger"]
+__all__ = ["Ledger", "day_timestamp", "last_event_day", "ledger_from_frames", "load_ledger"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +65,14 @@ class Ledger:
         invoices.loc[late_dispute, "dispute_date"] = pd.NaT
         known = invoices["invoice_id"]
         payments = self.payments[
-            (self.payments["payment_date"] < cut) & self.payments["invoice_id"].isin(known)
+            (self.payments["payment_date"] < cut) & _isin(self.payments["invoice_id"], known)
         ]
         adjustments = self.adjustments[
-            (self.adjustments["date"] < cut) & self.adjustments["invoice_id"].isin(known)
+            (self.adjustments["date"] < cut) & _isin(self.adjustments["invoice_id"], known)
         ]
         customers = self.customers[
             (self.customers["created_at"] < cut)
-            | self.customers["customer_id"].isin(invoices["customer_id"])
+            | _isin(self.customers["customer_id"], invoices["customer_id"])
         ]
         actions = self.actions[self.actions["at"] < cut]
         return Ledger(
@@ -79,6 +82,39 @@ class Ledger:
             adjustments=adjustments.reset_index(drop=True),
             actions=actions.reset_index(drop=True),
         )
+
+
+def last_event_day(ledger: Ledger) -> datetime.date | None:
+    """The latest day with an event features read, or None for a ledger without invoices.
+
+    Events: invoice issue and dispute dates, payments, adjustments. Actions are left
+    out: no feature reads them. The day after it is the natural as-of date that uses
+    everything known.
+    """
+    days = [
+        ledger.invoices["issue_date"].max(),
+        ledger.invoices["dispute_date"].max(),
+        ledger.payments["payment_date"].max(),
+        ledger.adjustments["date"].max(),
+    ]
+    known = [d for d in days if pd.notna(d)]
+    if not len(ledger.invoices) or not known:
+        return None
+    return max(known).date()
+
+
+def _isin(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """`values.isin(known)` for id columns, computed by Arrow.
+
+    pandas' own `isin` on `str` columns converts `known` element by element in Python:
+    about 6 s for a million ids, against 0.4 s here.
+    """
+    # Ledger id columns are Arrow-backed already: these conversions copy nothing.
+    hit = pc.is_in(
+        pa.array(values, type=pa.large_string()),
+        value_set=pa.array(known, type=pa.large_string()),
+    )
+    return hit.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def ledger_from_frames(frames: Mapping[str, pd.DataFrame]) -> Ledger:
@@ -138,11 +174,11 @@ def _typed(values: pd.Series, kind: str) -> pd.Series:
 def _dates(values: pd.Series) -> pd.Series:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif values.dtype == object and len(values):
-        # Database drivers hand back date / aware datetime objects: make them UTC first.
-        values = pd.to_datetime(values, utc=True).dt.tz_localize(None)
-    else:
-        values = pd.to_datetime(values)
+    elif not pd.api.types.is_datetime64_dtype(values.dtype):
+        # Database drivers hand back date / aware datetime objects, files ISO text that
+        # may end in "Z" or an offset (pandas 3 reads it as `str`, not object): make
+        # everything UTC first, naive values count as UTC.
+        values = pd.to_datetime(values, utc=True, format="ISO8601").dt.tz_localize(None)
     return values.astype("datetime64[ns]")
 
 
