@@ -83,8 +83,9 @@ def _cdf(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
         x0, x1 = knots[k], knots[k + 1]
         mass = _QUANTILES[k + 1] - _QUANTILES[k]
         width = x1 - x0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ramp = np.where(width > 0, np.clip((x - x0) / width, 0.0, 1.0), (x > x0) * 1.0)
+        # Segments narrower than a millionth of a day are steps (and avoid overflow).
+        with np.errstate(all="ignore"):
+            ramp = np.where(width > 1e-6, np.clip((x - x0) / width, 0.0, 1.0), (x > x0) * 1.0)
         out = out + mass * ramp
     return out
 
