@@ -1,0 +1,433 @@
+"""What a serving worker keeps in memory: per-customer features, scored open invoices, actions.
+
+Built once from the store when the app starts (`ServingState.build`), then kept current
+customer by customer: a write through the API appends to the change log
+(`serving.writes`), and every worker, on its next request, reloads only the customers
+named there (`ServingState.sync`). Features come from the one feature module:
+`customer_state` for the customer-level features, `build_open_invoice_rows` for open
+invoices, and `features.online.new_invoice_features` for a new order; so a served row
+equals the feature module's row for the same customer and date, before and after events.
+
+Features are point-in-time, as in training: a decision on day D uses the events dated
+before D. An event dated D itself counts from D + 1 (payments and invoices of earlier
+dates, the usual ERP feed, count at once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from duecast.errors import UnknownEntityError
+from features.build import DEFAULT_TERMS_DAYS, build_open_invoice_rows, customer_state
+from features.ledger import Ledger, load_ledger
+from features.online import new_invoice_features, state_records
+from serving.decisions.grades import assess_grade
+from serving.decisions.limits import CreditLimit, monthly_sales_estimate, suggest_credit_limit
+from serving.decisions.policy import Policy
+from serving.decisions.records import ActionRecord, OpenInvoice
+from serving.decisions.worklist import WORK_ACTIONS, WorklistItem, rank_worklist
+from serving.writes import changes_since, latest_seq
+from training.bundle import Bundle, Scores
+
+__all__ = ["CustomerEntry", "ServingState", "TypicalScore", "serving_date"]
+
+logger = logging.getLogger(__name__)
+
+# Actions kept per customer: the worklist needs the latest one and open promises.
+_RECENT_ACTIONS = 20
+# A typical new invoice of a customer without history: the median over all customers.
+_FALLBACK_TYPICAL_AMOUNT = 1_000.0
+
+
+def serving_date(pinned: dt.date | None) -> dt.date:
+    """The day decisions are made as of: `pinned`, else today (UTC)."""
+    return pinned or dt.datetime.now(dt.UTC).date()
+
+
+@dataclass(frozen=True)
+class TypicalScore:
+    """Scores of a typical new invoice of the customer (its usual amount, its terms)."""
+
+    amount: float
+    x: np.ndarray  # (1, n_features) model row
+    p_default: float
+    days_late: float
+    days_late_p10: float
+    days_late_p50: float
+    days_late_p90: float
+    grade: str
+    grade_reason: str
+
+
+@dataclass(frozen=True)
+class CustomerEntry:
+    """One customer as served: attributes, features, open invoices, actions, worklist item."""
+
+    customer_id: str
+    name: str
+    currency: str | None
+    credit_limit: float | None
+    features: dict[str, object]  # customer-level features as of the serving date
+    invoices: tuple[OpenInvoice, ...]  # open invoices with scores
+    invoice_x: np.ndarray  # their model rows (same order), for reasons
+    issue_dates: tuple[dt.date, ...]
+    amounts: tuple[float, ...]
+    actions: tuple[ActionRecord, ...]  # most recent last
+    typical: TypicalScore
+    limit: CreditLimit  # suggested credit limit
+    item: WorklistItem | None  # None without open invoices
+
+    @property
+    def open_amount(self) -> float:
+        """Amount owed in total."""
+        return float(sum(inv.open_amount for inv in self.invoices))
+
+    def overdue_amount(self, as_of: dt.date) -> float:
+        """Amount past due at `as_of`."""
+        return float(sum(i.open_amount for i in self.invoices if i.due_date < as_of))
+
+
+def _f(value: object) -> float:
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _date(value: object) -> dt.date:
+    return pd.Timestamp(value).date()  # type: ignore[arg-type]
+
+
+def _actions_by_customer(actions: pd.DataFrame) -> dict[str, tuple[ActionRecord, ...]]:
+    out: dict[str, list[ActionRecord]] = defaultdict(list)
+    if actions.empty:
+        return {}
+    ordered = actions.sort_values("at", kind="stable")
+    ordered = ordered.groupby("customer_id", sort=False).tail(_RECENT_ACTIONS)
+    for row in ordered.itertuples(index=False):
+        out[str(row.customer_id)].append(
+            ActionRecord(
+                customer_id=str(row.customer_id),
+                kind=str(row.kind),
+                at=pd.Timestamp(row.at).to_pydatetime().replace(tzinfo=dt.UTC),
+                invoice_id=None if pd.isna(row.invoice_id) else str(row.invoice_id),
+                promised_date=None if pd.isna(row.promised_date) else _date(row.promised_date),
+                promised_amount=None if pd.isna(row.promised_amount) else row.promised_amount,
+                author=None if pd.isna(row.author) else str(row.author),
+                text=None if pd.isna(row.text) else str(row.text),
+            )
+        )
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _typical_scores(
+    bundle: Bundle,
+    policy: Policy,
+    records: dict[str, dict[str, object]],
+    *,
+    as_of: dt.date,
+    fallback_amount: float,
+) -> dict[str, TypicalScore]:
+    ids = list(records)
+    if not ids:
+        return {}
+    amounts = []
+    rows = []
+    for cid in ids:
+        usual = records[cid].get("customer_median_invoice_amount")
+        amount = float(usual) if usual is not None and usual > 0 else fallback_amount  # type: ignore[operator]
+        amounts.append(amount)
+        rows.append(bundle.row(new_invoice_features(records[cid], amount=amount, as_of=as_of)))
+    X = np.vstack(rows)
+    scores = bundle.predict(X)
+    out = {}
+    for k, cid in enumerate(ids):
+        grade = assess_grade(
+            scores.p_default[k],
+            scores.days_late_p50[k],
+            policy=policy,
+            thresholds=bundle.thresholds,
+        )
+        out[cid] = TypicalScore(
+            amount=amounts[k],
+            x=X[k : k + 1],
+            p_default=float(scores.p_default[k]),
+            days_late=float(scores.days_late[k]),
+            days_late_p10=float(scores.days_late_p10[k]),
+            days_late_p50=float(scores.days_late_p50[k]),
+            days_late_p90=float(scores.days_late_p90[k]),
+            grade=grade.grade,
+            grade_reason=grade.reason,
+        )
+    return out
+
+
+def _open_invoices(
+    rows: pd.DataFrame, scores: Scores
+) -> tuple[list[OpenInvoice], list[dt.date], list[float]]:
+    ids = rows["invoice_id"].astype("str").to_numpy()
+    customers = rows["customer_id"].astype("str").to_numpy()
+    due = rows["due_date"].dt.date.to_numpy()
+    issue = rows["issue_date"].dt.date.to_numpy()
+    open_amount = rows["open_amount"].to_numpy(dtype="float64")
+    amount = rows["amount"].to_numpy(dtype="float64")
+    disputed = rows["invoice_disputed"].to_numpy(dtype="int64")
+    invoices = [
+        OpenInvoice(
+            invoice_id=ids[k],
+            customer_id=customers[k],
+            due_date=due[k],
+            open_amount=float(open_amount[k]),
+            p_default=float(scores.p_default[k]),
+            days_late=float(scores.days_late[k]),
+            days_late_p10=float(scores.days_late_p10[k]),
+            days_late_p50=float(scores.days_late_p50[k]),
+            days_late_p90=float(scores.days_late_p90[k]),
+            disputed=bool(disputed[k]),
+        )
+        for k in range(len(rows))
+    ]
+    return invoices, list(issue), [float(a) for a in amount]
+
+
+def _worklist_item(
+    customer_id: str,
+    invoices: tuple[OpenInvoice, ...],
+    actions: tuple[ActionRecord, ...],
+    grade: str,
+    *,
+    as_of: dt.date,
+    policy: Policy,
+    bundle: Bundle,
+) -> WorklistItem | None:
+    if not invoices:
+        return None
+    worklist = rank_worklist(
+        invoices,
+        as_of=as_of,
+        policy=policy,
+        actions=actions,
+        grades={customer_id: grade},
+        thresholds=bundle.thresholds,
+    )
+    found = (*worklist.items, *worklist.overflow, *worklist.waiting)
+    return found[0] if found else None
+
+
+def _credit_limit(
+    record: dict[str, object], typical: TypicalScore, current: float | None, policy: Policy
+) -> CreditLimit:
+    terms = record.get("customer_payment_terms_days")
+    return suggest_credit_limit(
+        monthly_sales=monthly_sales_estimate(
+            invoice_count=int(record["customer_invoice_count"]),  # type: ignore[call-overload]
+            median_invoice_amount=record.get("customer_median_invoice_amount"),  # type: ignore[arg-type]
+            tenure_days=float(record["customer_tenure_days"]),  # type: ignore[arg-type]
+        ),
+        terms_days=float(terms) if terms is not None else DEFAULT_TERMS_DAYS,  # type: ignore[arg-type]
+        p_default=typical.p_default,
+        policy=policy,
+        current_limit=current,
+        history_invoices=int(record["history_settled_count"]),  # type: ignore[call-overload]
+        days_late_p50=typical.days_late_p50,
+    )
+
+
+def build_entries(
+    ledger: Ledger,
+    *,
+    bundle: Bundle,
+    policy: Policy,
+    as_of: dt.date,
+    fallback_amount: float | None = None,
+) -> tuple[dict[str, CustomerEntry], float]:
+    """Serving entries of every customer of `ledger` as of `as_of`.
+
+    Returns:
+        The entries by customer id, and the typical amount used for customers without
+        history (the median of the customers' usual invoice amounts, unless given).
+    """
+    state = customer_state(ledger, as_of=as_of)
+    records = state_records(state)
+    if fallback_amount is None:
+        usual = state["customer_median_invoice_amount"].dropna()
+        fallback_amount = float(usual.median()) if len(usual) else _FALLBACK_TYPICAL_AMOUNT
+    typical = _typical_scores(bundle, policy, records, as_of=as_of, fallback_amount=fallback_amount)
+    rows = build_open_invoice_rows(ledger, as_of=as_of)
+    rows = rows[rows["customer_id"].astype("str").isin(records.keys())]
+    X = bundle.matrix(rows) if len(rows) else np.empty((0, len(bundle.feature_columns)))
+    scores = bundle.predict(X) if len(rows) else None
+    invoices, issue, amounts = _open_invoices(rows, scores) if scores else ([], [], [])
+    positions: dict[str, list[int]] = defaultdict(list)
+    for k, inv in enumerate(invoices):
+        positions[inv.customer_id].append(k)
+    actions = _actions_by_customer(ledger.actions)
+    attributes = ledger.customers.drop_duplicates("customer_id").set_index("customer_id")
+    entries: dict[str, CustomerEntry] = {}
+    for cid, record in records.items():
+        pos = positions.get(cid, [])
+        own = tuple(invoices[k] for k in pos)
+        acts = actions.get(cid, ())
+        attrs = attributes.loc[cid] if cid in attributes.index else None
+        limit = None if attrs is None or pd.isna(attrs["credit_limit"]) else attrs["credit_limit"]
+        entries[cid] = CustomerEntry(
+            customer_id=cid,
+            name=str(attrs["name"]) if attrs is not None and pd.notna(attrs["name"]) else cid,
+            currency=(
+                str(attrs["currency"])
+                if attrs is not None and pd.notna(attrs["currency"])
+                else None
+            ),
+            credit_limit=None if limit is None else float(limit),
+            features=record,
+            invoices=own,
+            invoice_x=X[pos] if pos else np.empty((0, X.shape[1])),
+            issue_dates=tuple(issue[k] for k in pos),
+            amounts=tuple(amounts[k] for k in pos),
+            actions=acts,
+            typical=typical[cid],
+            limit=_credit_limit(record, typical[cid], limit, policy),
+            item=_worklist_item(
+                cid,
+                own,
+                acts,
+                typical[cid].grade,
+                as_of=as_of,
+                policy=policy,
+                bundle=bundle,
+            ),
+        )
+    return entries, fallback_amount
+
+
+def _rank_key(item: WorklistItem) -> tuple[float, int, str]:
+    # The ordering of `rank_worklist`: priority, then longest overdue, then id.
+    return (-item.priority, -item.max_days_overdue, item.customer_id)
+
+
+@dataclass
+class ServingState:
+    """Everything one worker serves from: the bundle, its date and every customer's entry."""
+
+    bundle: Bundle
+    policy: Policy
+    as_of: dt.date
+    entries: dict[str, CustomerEntry]
+    seq: int
+    fallback_amount: float
+    loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    _ranked: tuple[list[WorklistItem], list[WorklistItem]] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def build(
+        cls, engine: sa.Engine, *, bundle: Bundle, policy: Policy, as_of: dt.date
+    ) -> ServingState:
+        """Load the whole store and build every customer's entry (app start, reload)."""
+        start = time.perf_counter()
+        policy = policy.with_grade_cutoffs(bundle.thresholds)
+        with engine.connect() as conn:
+            seq = latest_seq(conn)  # before reading: a concurrent write is applied again
+        ledger = load_ledger(engine)
+        entries, fallback = build_entries(ledger, bundle=bundle, policy=policy, as_of=as_of)
+        logger.info(
+            "Serving state as of %s: %d customers, %d open invoices, model %s (%.1f s)",
+            as_of,
+            len(entries),
+            sum(len(e.invoices) for e in entries.values()),
+            bundle.model_version,
+            time.perf_counter() - start,
+        )
+        return cls(
+            bundle=bundle,
+            policy=policy,
+            as_of=as_of,
+            entries=entries,
+            seq=seq,
+            fallback_amount=fallback,
+        )
+
+    def entry(self, customer_id: str) -> CustomerEntry:
+        """The entry of one customer.
+
+        Raises:
+            UnknownEntityError: the customer is not served (not in the store at start, or
+                created after the serving date).
+        """
+        found = self.entries.get(customer_id)
+        if found is None:
+            raise UnknownEntityError(
+                f"unknown customer {customer_id!r}: import the customer first, or check the id"
+            )
+        return found
+
+    def entries_at(
+        self, engine: sa.Engine, customer_ids: Iterable[str], as_of: dt.date
+    ) -> dict[str, CustomerEntry]:
+        """Entries of some customers at another date, computed from the store (slow path)."""
+        ledger = load_ledger(engine, customer_ids=list(customer_ids))
+        entries, _ = build_entries(
+            ledger,
+            bundle=self.bundle,
+            policy=self.policy,
+            as_of=as_of,
+            fallback_amount=self.fallback_amount,
+        )
+        return entries
+
+    def refresh(self, engine: sa.Engine, customer_ids: Iterable[str]) -> None:
+        """Reload some customers from the store (after events, actions or an import)."""
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return
+        fresh = self.entries_at(engine, ids, self.as_of)
+        with self._lock:
+            for cid in ids:
+                if cid in fresh:
+                    self.entries[cid] = fresh[cid]
+                else:
+                    self.entries.pop(cid, None)
+            self._ranked = None
+        logger.debug("Refreshed %d customer(s)", len(ids))
+
+    def pending(self, engine: sa.Engine) -> int:
+        """The change-log position when it is ahead of this state, else 0 (one cheap read)."""
+        with engine.connect() as conn:
+            seq = latest_seq(conn)
+        return seq if seq > self.seq else 0
+
+    def sync(self, engine: sa.Engine) -> bool:
+        """Apply change-log rows newer than this state: refresh the customers they name.
+
+        Returns:
+            True when a row concerns every customer (a new model): the caller rebuilds
+            the whole state in the background, this one keeps serving meanwhile.
+        """
+        with engine.connect() as conn:
+            changes = changes_since(conn, self.seq)
+        if not changes:
+            return False
+        self.refresh(engine, {c.customer_id for c in changes if c.customer_id})
+        self.seq = max(self.seq, changes[-1].seq)
+        return any(c.customer_id is None for c in changes)
+
+    def ranked(self) -> tuple[list[WorklistItem], list[WorklistItem]]:
+        """(customers needing work today, customers waiting), each by priority."""
+        cached = self._ranked
+        if cached is not None:
+            return cached
+        with self._lock:
+            items = [e.item for e in self.entries.values() if e.item is not None]
+            items.sort(key=_rank_key)
+            work = [it for it in items if it.next_action in WORK_ACTIONS]
+            waiting = [it for it in items if it.next_action not in WORK_ACTIONS]
+            self._ranked = (work, waiting)
+            return self._ranked

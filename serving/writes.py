@@ -1,0 +1,259 @@
+"""Writes made through the API: invoice and payment events, collector actions, change log.
+
+Every write runs in one transaction with its change-log row (`features.store.change_log`),
+so a serving worker that sees the row also sees the write. Events are idempotent by
+their id: the same event again changes nothing; an event changing a stored row updates
+it. Actions are idempotent by the client's `Idempotency-Key` header.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from duecast.errors import ConflictError, InvalidRequestError, UnknownEntityError
+from features.store import TABLE_OBJECTS, change_log, idempotency_keys
+
+__all__ = [
+    "Change",
+    "WriteResult",
+    "changes_since",
+    "latest_seq",
+    "log_change",
+    "record_action",
+    "record_invoice",
+    "record_payment",
+]
+
+logger = logging.getLogger(__name__)
+
+_customers = TABLE_OBJECTS["customers"]
+_invoices = TABLE_OBJECTS["invoices"]
+_payments = TABLE_OBJECTS["payments"]
+_actions = TABLE_OBJECTS["actions"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did: status "created", "updated" or "unchanged"."""
+
+    id: str
+    customer_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change-log row: customer None means every customer (a new model)."""
+
+    seq: int
+    customer_id: str | None
+    kind: str
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def log_change(conn: sa.Connection, *, customer_id: str | None, kind: str) -> int:
+    """Append a change-log row; returns its sequence number."""
+    result = conn.execute(change_log.insert().values(customer_id=customer_id, kind=kind, at=_now()))
+    return int(result.inserted_primary_key[0])
+
+
+def latest_seq(conn: sa.Connection) -> int:
+    """The highest change-log sequence number (0 when empty)."""
+    return int(conn.execute(sa.select(sa.func.max(change_log.c.seq))).scalar() or 0)
+
+
+def changes_since(conn: sa.Connection, seq: int) -> list[Change]:
+    """Change-log rows after `seq`, oldest first."""
+    rows = conn.execute(
+        sa.select(change_log.c.seq, change_log.c.customer_id, change_log.c.kind)
+        .where(change_log.c.seq > seq)
+        .order_by(change_log.c.seq)
+    )
+    return [Change(int(r.seq), r.customer_id, r.kind) for r in rows]
+
+
+def _require_customer(conn: sa.Connection, customer_id: str) -> None:
+    found = conn.execute(
+        sa.select(_customers.c.customer_id).where(_customers.c.customer_id == customer_id)
+    ).first()
+    if found is None:
+        raise UnknownEntityError(
+            f"unknown customer {customer_id!r}: import the customer first, or check the id"
+        )
+
+
+def _comparable(value: object) -> object:
+    if isinstance(value, datetime.datetime):
+        return value.date() if value.time() == datetime.time() else value
+    if isinstance(value, float):
+        return round(value, 2)
+    return value
+
+
+def _upsert(
+    conn: sa.Connection, table: sa.Table, key: str, values: Mapping[str, Any], customer_id: str
+) -> WriteResult:
+    """Insert a row, update it when it differs, or leave it; logs a change when written."""
+    id_ = values[key]
+    stored = conn.execute(sa.select(table).where(table.c[key] == id_)).mappings().first()
+    if stored is None:
+        conn.execute(table.insert().values(**values))
+        status = "created"
+    elif all(_comparable(stored[c]) == _comparable(v) for c, v in values.items()):
+        return WriteResult(id=id_, customer_id=customer_id, status="unchanged")
+    else:
+        conn.execute(table.update().where(table.c[key] == id_).values(**values))
+        status = "updated"
+    log_change(conn, customer_id=customer_id, kind=table.name[:16])
+    return WriteResult(id=id_, customer_id=customer_id, status=status)
+
+
+def record_invoice(engine: sa.Engine, invoice: Mapping[str, Any]) -> WriteResult:
+    """Store an invoice event (canonical invoice columns).
+
+    Raises:
+        UnknownEntityError: the customer is not in the store.
+        InvalidRequestError: the invoice exists for another customer.
+    """
+    values = dict(invoice)
+    values["disputed"] = bool(values.get("disputed") or values.get("dispute_date"))
+    with engine.begin() as conn:
+        _require_customer(conn, values["customer_id"])
+        owner = conn.execute(
+            sa.select(_invoices.c.customer_id).where(_invoices.c.invoice_id == values["invoice_id"])
+        ).scalar()
+        if owner is not None and owner != values["customer_id"]:
+            raise InvalidRequestError(
+                f"invoice {values['invoice_id']!r} belongs to customer {owner!r}, "
+                f"not {values['customer_id']!r}: an invoice cannot move between customers"
+            )
+        result = _upsert(conn, _invoices, "invoice_id", values, values["customer_id"])
+    logger.info("invoice event %s: %s", result.id, result.status)
+    return result
+
+
+def record_payment(engine: sa.Engine, payment: Mapping[str, Any]) -> WriteResult:
+    """Store a payment event (canonical payment columns; customer_id may be omitted).
+
+    Raises:
+        UnknownEntityError: the invoice is not in the store.
+        InvalidRequestError: the payment names another customer than its invoice's, or
+            is dated before the invoice was issued.
+    """
+    values = dict(payment)
+    with engine.begin() as conn:
+        invoice = conn.execute(
+            sa.select(_invoices.c.customer_id, _invoices.c.issue_date).where(
+                _invoices.c.invoice_id == values["invoice_id"]
+            )
+        ).first()
+        if invoice is None:
+            raise UnknownEntityError(
+                f"unknown invoice {values['invoice_id']!r}: send the invoice event first"
+            )
+        given = values.get("customer_id")
+        if given and given != invoice.customer_id:
+            raise InvalidRequestError(
+                f"payment {values['payment_id']!r} names customer {given!r} but invoice "
+                f"{values['invoice_id']!r} belongs to {invoice.customer_id!r}"
+            )
+        if values["payment_date"] < _comparable(invoice.issue_date):  # type: ignore[operator]
+            raise InvalidRequestError(
+                f"payment {values['payment_id']!r} is dated {values['payment_date']}, before "
+                f"its invoice was issued ({invoice.issue_date})"
+            )
+        values["customer_id"] = invoice.customer_id
+        result = _upsert(conn, _payments, "payment_id", values, invoice.customer_id)
+    logger.info("payment event %s: %s", result.id, result.status)
+    return result
+
+
+def _request_hash(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def record_action(
+    engine: sa.Engine,
+    action: Mapping[str, Any],
+    *,
+    idempotency_key: str | None,
+    scope: str,
+    render: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> tuple[dict[str, Any], bool]:
+    """Store a collector action, once per idempotency key.
+
+    Args:
+        engine: the store.
+        action: canonical action columns without action_id (and `at` may be None: now).
+        idempotency_key: the client's Idempotency-Key, or None (every call stores).
+        scope: the key's namespace (e.g. per API key), so clients cannot collide.
+        render: turns the stored row into the response body (kept for replays).
+
+    Returns:
+        The response body, and whether this call created the action (False: a replay).
+
+    Raises:
+        UnknownEntityError: unknown customer or invoice.
+        InvalidRequestError: the invoice belongs to another customer.
+        ConflictError: the key was used before with another request body.
+    """
+    digest = _request_hash(action)
+    with engine.begin() as conn:
+        if idempotency_key is not None:
+            stored = conn.execute(
+                sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
+                    idempotency_keys.c.scope == scope, idempotency_keys.c.key == idempotency_key
+                )
+            ).first()
+            if stored is not None:
+                if stored.request_hash != digest:
+                    raise ConflictError(
+                        "this Idempotency-Key was already used with a different request; "
+                        "use a new key for a new action"
+                    )
+                return json.loads(stored.response), False
+        values = dict(action)
+        _require_customer(conn, values["customer_id"])
+        if values.get("invoice_id"):
+            owner = conn.execute(
+                sa.select(_invoices.c.customer_id).where(
+                    _invoices.c.invoice_id == values["invoice_id"]
+                )
+            ).scalar()
+            if owner is None:
+                raise UnknownEntityError(f"unknown invoice {values['invoice_id']!r}")
+            if owner != values["customer_id"]:
+                raise InvalidRequestError(
+                    f"invoice {values['invoice_id']!r} belongs to customer {owner!r}, "
+                    f"not {values['customer_id']!r}"
+                )
+        values["action_id"] = f"api-{uuid.uuid4().hex[:20]}"
+        values["at"] = values.get("at") or _now()
+        conn.execute(_actions.insert().values(**values))
+        log_change(conn, customer_id=values["customer_id"], kind="action")
+        body = render(values)
+        if idempotency_key is not None:
+            conn.execute(
+                idempotency_keys.insert().values(
+                    scope=scope,
+                    key=idempotency_key,
+                    request_hash=digest,
+                    status_code=201,
+                    response=json.dumps(body, default=str),
+                    created_at=_now(),
+                )
+            )
+    logger.info("action %s (%s) stored", values["action_id"], values["kind"])
+    return body, True
