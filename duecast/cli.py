@@ -255,6 +255,128 @@ def apikey_create(
     console.print(plaintext)
 
 
+# ---------------------------------------------------------------- training
+
+
+@app.command("train")
+def train_(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Cut date YYYY-MM-DD: train on what was known before it "
+            "(default: the day after the store's last event).",
+        ),
+    ] = None,
+) -> None:
+    """Train and backtest models and baselines, log to MLflow, register a challenger."""
+    from training.pipeline import train
+
+    settings = _settings()
+    cut = _parse_date(as_of, "--as-of") if as_of else None
+    with _user_errors(), _progress() as progress:
+        outcome = train(settings, as_of=cut, on_progress=progress)
+    for warning in outcome.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if outcome.default_unavailable_reason:
+        err_console.print(
+            f"[yellow]no default model:[/] {escape(outcome.default_unavailable_reason)}",
+            highlight=False,
+        )
+    console.print(_evaluation_table(outcome.evaluation))
+    console.print(
+        f"Registered {settings.mlflow_model_name} version {outcome.version} as challenger "
+        f"(run {outcome.run_id}). Next: `duecast evaluate`, then `duecast promote`."
+    )
+
+
+@app.command("evaluate")
+def evaluate_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Backtest metrics of the challenger (or champion) against the baselines, same test period."""
+    import json
+
+    from training.pipeline import evaluate
+
+    settings = _settings()
+    with _user_errors():
+        evaluation = evaluate(settings)
+    if as_json:
+        typer.echo(json.dumps(evaluation, indent=2))
+        return
+    console.print(_evaluation_table(evaluation))
+    console.print(f"Plots: {evaluation['plots']}", highlight=False, soft_wrap=True)
+
+
+@app.command("promote")
+def promote_(
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if the challenger is worse.")
+    ] = False,
+) -> None:
+    """Make the challenger the champion if it is not worse, and export it for serving."""
+    from training.pipeline import promote
+
+    settings = _settings()
+    with _user_errors():
+        outcome = promote(settings, force=force)
+    for side, metrics in outcome.comparison.items():
+        console.print(f"{side:<11} " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+    if not outcome.promoted:
+        err_console.print(
+            f"[bold red]refused:[/] version {outcome.challenger} stays challenger; champion "
+            f"is still version {outcome.previous_champion}:",
+            highlight=False,
+        )
+        for reason in outcome.reasons:
+            err_console.print(f"  - {escape(reason)}", highlight=False)
+        err_console.print("Use --force to promote anyway.")
+        raise typer.Exit(code=1)
+    console.print(
+        f"Version {outcome.challenger} is the champion ({'; '.join(outcome.reasons)}); "
+        f"bundle exported to {outcome.bundle_dir}",
+        highlight=False,
+    )
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _evaluation_table(evaluation: dict) -> Table:
+    """The backtest as a table: one column per model / baseline, one row per metric."""
+    start, end = evaluation["test_period"]
+    table = Table(title=f"Test period {start} .. {end} (version {evaluation.get('model_version')})")
+    table.add_column("metric")
+    blocks = []
+    for target in ("default", "days_late"):
+        block = evaluation.get(target)
+        if block is None:
+            continue
+        blocks.append((target, "model", block["model"]))
+        blocks.extend((target, name, m) for name, m in block["baselines"].items())
+    names = list(dict.fromkeys(name for _, name, _ in blocks))
+    for name in names:
+        table.add_column(name, justify="right")
+    for target in ("default", "days_late"):
+        block = evaluation.get(target)
+        if block is None:
+            reason = evaluation.get(f"{target}_unavailable_reason") or "not trained"
+            table.add_row(f"{target}: -", *["-"] * len(names), end_section=True)
+            table.caption = f"no {target} model: {reason}"
+            continue
+        by_name = {"model": block["model"], **block["baselines"]}
+        keys = [k for k, v in block["model"].items() if not isinstance(v, dict) and k != "n"]
+        for k, key in enumerate(keys):
+            table.add_row(
+                f"{target}.{key}",
+                *[_fmt(by_name.get(n, {}).get(key)) for n in names],
+                end_section=k == len(keys) - 1,
+            )
+    return table
+
+
 # ---------------------------------------------------------------- demo
 
 
