@@ -7,7 +7,10 @@ import datetime as dt
 import itertools
 import math
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from serving.decisions import (
     GRADES,
@@ -288,3 +291,29 @@ def test_without_default_model_the_worklist_still_ranks_and_says_why():
 def test_closed_invoices_are_ignored_and_empty_input_is_an_empty_list():
     wl = rank_worklist([_inv("i1", "c1", overdue=10, amount=0.0)], as_of=TODAY, policy=POLICY)
     assert wl.items == wl.overflow == wl.waiting == ()
+
+
+_LADDER = ("none", "reminder", "call", "escalate")
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@given(
+    factors=st.lists(st.floats(0.05, 1.0), min_size=5, max_size=5),
+    days=st.tuples(st.integers(0, 20), st.integers(0, 60), st.integers(0, 200)),
+    overdue=st.integers(-30, 300),
+    pair=st.tuples(st.sampled_from(GRADES), st.sampled_from(GRADES)),
+)
+def test_a_worse_grade_is_never_lower_on_the_ladder(factors, days, overdue, pair):
+    reminder, call, escalate = sorted(days)
+    policy = dataclasses.replace(
+        POLICY,
+        dunning_risk_factors=tuple(sorted(factors, reverse=True)),
+        reminder_at_days=reminder,
+        call_from_days=call,
+        escalate_after_days=escalate,
+    )
+    better, worse = sorted(pair)
+    steps = [
+        next_action(days_overdue=overdue, grade=g, policy=policy).action for g in (better, worse)
+    ]
+    assert _LADDER.index(steps[0]) <= _LADDER.index(steps[1])
