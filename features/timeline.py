@@ -9,7 +9,8 @@ Rules:
 - An event dated before its invoice's issue date (a prepayment) counts on the issue
   date: nothing can be known about an invoice before it exists.
 - settled = first day payments + credit notes cover the amount (half a cent tolerance);
-  closed = first day payments + credit notes + write-offs cover it.
+  closed = first day payments + credit notes + write-offs cover it; written off = first
+  day a write-off removed an amount still open (not one booked on a settled invoice).
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ def invoice_timeline(ledger: Ledger) -> InvoiceTimeline:
         amount = base["amount"].to_numpy()[steps["inv"].to_numpy()]
         due_to_cover = amount - CENT_TOLERANCE
         _first_date(base, steps, steps["settle_cum"].to_numpy() >= due_to_cover, "settled_date")
-        _first_date(base, steps, steps["write_off"].to_numpy(), "write_off_date")
+        # A write-off only counts when something was left to write off: booking one on
+        # an invoice already covered by payments and credit notes loses nothing.
+        wrote_off = steps["write_off"].to_numpy() & (steps["settle_cum"].to_numpy() < due_to_cover)
+        _first_date(base, steps, wrote_off, "write_off_date")
         _first_date(base, steps, steps["open_after"].to_numpy() <= CENT_TOLERANCE, "closed_date")
         paid = steps["paid"].to_numpy()
         first = steps[paid].drop_duplicates("inv", keep="first")

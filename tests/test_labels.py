@@ -9,6 +9,7 @@ import pytest
 
 from features.labels import label_invoices, settlement_dates
 from features.ledger import Ledger, ledger_from_frames
+from features.timeline import invoice_timeline
 
 D = dt.date
 
@@ -199,3 +200,54 @@ def test_horizon_must_be_positive() -> None:
     ledger = make_ledger([("i1", "2024-01-01", "2024-01-31", 100.0)])
     with pytest.raises(ValueError, match="horizon_days"):
         label_invoices(ledger, as_of=D(2024, 3, 1), horizon_days=0)
+
+
+def test_write_off_booked_on_a_settled_invoice_is_not_a_default() -> None:
+    """Nothing was left to lose: the invoice stays settled on its payment date."""
+    ledger = make_ledger(
+        [("i1", "2024-01-01", "2024-01-31", 100.0)],
+        [("i1", "2024-02-05", 100.0)],
+        [("i1", "2024-02-20", 3.0, "write_off")],
+    )
+    row = label_invoices(ledger, as_of=D(2024, 6, 1)).loc["i1"]
+    assert (row["settled_date"], row["default"], row["days_late"]) == (
+        pd.Timestamp("2024-02-05"),
+        0,
+        5.0,
+    )
+
+
+def test_partial_payment_and_credit_note_then_write_off_of_the_rest() -> None:
+    ledger = make_ledger(
+        [("i1", "2024-01-01", "2024-01-31", 100.0)],
+        [("i1", "2024-02-10", 50.0)],
+        [("i1", "2024-02-15", 20.0, "credit_note"), ("i1", "2024-03-10", 30.0, "write_off")],
+    )
+    open_ = label_invoices(ledger, as_of=D(2024, 3, 10)).loc["i1"]
+    assert not open_["mature"]  # 30.0 still open, write-off not yet known
+    row = label_invoices(ledger, as_of=D(2024, 3, 11)).loc["i1"]
+    assert pd.isna(row["settled_date"])
+    assert (row["mature"], row["default"], row["days_late"]) == (True, 1, 90.0)
+
+
+def test_overpayment_over_several_payments_never_leaves_a_negative_open_amount() -> None:
+    ledger = make_ledger(
+        [("i1", "2024-01-01", "2024-01-31", 100.0)],
+        [("i1", "2024-01-20", 60.0), ("i1", "2024-02-03", 60.0), ("i1", "2024-02-04", 10.0)],
+    )
+    steps = invoice_timeline(ledger).steps
+    assert steps["open_after"].tolist() == [40.0, 0.0, 0.0]
+    assert steps["reduction"].tolist() == [60.0, 40.0, 0.0]
+    row = label_invoices(ledger, as_of=D(2024, 3, 1)).loc["i1"]
+    assert (row["settled_date"], row["days_late"]) == (pd.Timestamp("2024-02-03"), 3.0)
+
+
+def test_early_settlement_is_mature_before_the_horizon_and_days_late_is_negative() -> None:
+    ledger = make_ledger(
+        [("i1", "2024-01-01", "2024-01-31", 100.0), ("i2", "2024-01-01", "2024-01-31", 10.0)],
+        [("i1", "2024-01-21", 100.0)],
+    )
+    labels = label_invoices(ledger, as_of=D(2024, 1, 22))
+    assert (labels.loc["i1", "mature"], labels.loc["i1", "days_late"]) == (True, -10.0)
+    assert not labels.loc["i2", "mature"]  # open, not yet due: outcome unknown
+    assert pd.isna(labels.loc["i2", "days_late"])
