@@ -317,3 +317,8 @@ def test_a_worse_grade_is_never_lower_on_the_ladder(factors, days, overdue, pair
         next_action(days_overdue=overdue, grade=g, policy=policy).action for g in (better, worse)
     ]
     assert _LADDER.index(steps[0]) <= _LADDER.index(steps[1])
+
+
+def test_unknown_grade_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match="A, B, C, D, E"):
+        next_action(days_overdue=3, grade="Z", policy=POLICY)

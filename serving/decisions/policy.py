@@ -100,6 +100,8 @@ class Policy:
 
     def dunning_factor(self, grade: str) -> float:
         """Multiplier on call / escalation days for a customer of `grade`."""
+        if grade not in GRADES:
+            raise ValueError(f"grade must be one of {', '.join(GRADES)}, got {grade!r}")
         return self.dunning_risk_factors[GRADES.index(grade)]
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from serving.decisions.grades import assess_grade
+from serving.decisions.grades import RiskGrade, assess_grade
 from serving.decisions.policy import GRADES, Policy
 from serving.decisions.records import ActionRecord, OpenInvoice, is_missing
 
@@ -260,19 +260,25 @@ def _money(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def _customer_grade(invoices: list[OpenInvoice], policy: Policy, thresholds: Mapping | None):
-    total = sum(inv.open_amount for inv in invoices) or 1.0
-    ps = [inv for inv in invoices if not is_missing(inv.p_default)]
-    if ps:
-        p = sum(inv.open_amount * inv.p_default for inv in ps) / (
-            sum(inv.open_amount for inv in ps) or 1.0
-        )
-        return assess_grade(p, None, policy=policy, thresholds=thresholds)
-    ds = [inv for inv in invoices if not is_missing(inv.days_late_p50)]
-    if ds:
-        d = sum(inv.open_amount * inv.days_late_p50 for inv in ds) / total
-        return assess_grade(None, d, policy=policy)
-    return assess_grade(None, None, policy=policy)
+def _weighted(invoices: list[OpenInvoice], attr: str) -> float | None:
+    """Open-amount-weighted mean of a score over the invoices that have it."""
+    known = [inv for inv in invoices if not is_missing(getattr(inv, attr))]
+    weight = sum(inv.open_amount for inv in known)
+    if not known or weight <= 0:
+        return None
+    return sum(inv.open_amount * getattr(inv, attr) for inv in known) / weight
+
+
+def _customer_grade(
+    invoices: list[OpenInvoice], policy: Policy, thresholds: Mapping[str, float] | None
+) -> RiskGrade:
+    # Weighted by open amount: the grade should reflect where the money is.
+    return assess_grade(
+        _weighted(invoices, "p_default"),
+        _weighted(invoices, "days_late_p50"),
+        policy=policy,
+        thresholds=thresholds,
+    )
 
 
 def _latest_promises(
