@@ -377,6 +377,39 @@ def _evaluation_table(evaluation: dict) -> Table:
     return table
 
 
+# ---------------------------------------------------------------- serving
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the REST API and the worklist page (loads the champion bundle from models/)."""
+    import os
+
+    import uvicorn
+
+    settings = _settings()
+    # One LightGBM/OpenMP thread per worker: a one-row prediction on a pool of threads
+    # costs milliseconds of hand-off; workers give the parallelism instead.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    console.print(
+        f"duecast API on http://{host}:{port} ({workers} worker(s)), store "
+        f"{settings.database_url.split('://')[0]}, models {settings.models_dir}"
+    )
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
 # ---------------------------------------------------------------- demo
 
 

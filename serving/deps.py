@@ -14,36 +14,62 @@ from fastapi.security import APIKeyHeader
 
 from duecast.config import Settings
 from serving.auth import ApiKey, find_api_key, hash_key, role_allows
+from serving.runtime import Runtime
+from serving.state import ServingState
 
 __all__ = [
     "AdminKey",
     "CollectorKey",
     "EngineDep",
+    "RuntimeDep",
     "ScorerKey",
     "SettingsDep",
+    "StateDep",
     "get_engine_dep",
     "get_settings_dep",
+    "lookup_key",
     "require_role",
 ]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies are `async def` where they do not block: FastAPI runs plain `def`
+# dependencies in the thread pool, a hop the order-decision hot path cannot afford.
+
+
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 
 
-def get_engine_dep(request: Request) -> sa.Engine:
+async def get_engine_dep(request: Request) -> sa.Engine:
     """The store engine opened by the lifespan."""
     return request.app.state.engine
 
 
+async def get_runtime_dep(request: Request) -> Runtime:
+    """The worker's runtime (state, refresh, reload)."""
+    return request.app.state.runtime
+
+
+async def get_state_dep(request: Request) -> ServingState:
+    """The serving state, with every change logged by any worker applied (503 without model)."""
+    return await request.app.state.runtime.current()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[sa.Engine, Depends(get_engine_dep)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime_dep)]
+StateDep = Annotated[ServingState, Depends(get_state_dep)]
 
 
 _KEY_CACHE_SECONDS = 60.0
+
+
+def lookup_key(request: Request, key: str) -> ApiKey | None:
+    """The active API key matching `key` (cached), or None."""
+    return _lookup(request, key)
 
 
 def _lookup(request: Request, key: str) -> ApiKey | None:
@@ -64,7 +90,7 @@ def _lookup(request: Request, key: str) -> ApiKey | None:
 def require_role(role: str):  # type: ignore[no-untyped-def]
     """A dependency admitting keys whose role includes `role`: 401 without a key, 403 below it."""
 
-    def check(
+    async def check(
         request: Request, key: Annotated[str | None, Security(_api_key_header)] = None
     ) -> ApiKey:
         if not key:

@@ -1,0 +1,84 @@
+"""The FastAPI application: `create_app(settings)` and the lifespan that loads the model.
+
+    uvicorn --factory serving.app:create_app      (or `duecast serve`)
+
+The lifespan opens the store (schema at head), loads the champion bundle from
+`settings.models_dir / "champion"` and builds every customer's serving state once.
+Without a bundle the app still starts: /healthz answers, /readyz and the scoring
+endpoints say 503 until `POST /v1/admin/reload` finds a promoted champion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from duecast.config import Settings, get_settings
+from duecast.logs import configure_logging
+from features.store import ensure_schema, get_engine
+from serving.errors import install_error_handlers
+from serving.middleware import RequestContextMiddleware, RequestIdFilter
+from serving.routes import actions, customers, events, health, invoices, model, orders, page
+from serving.routes import worklist as worklist_routes
+from serving.runtime import Runtime
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = """
+Late-payment risk of invoices turned into decisions: order approval, credit limits,
+the collections worklist. Send an API key in the `X-API-Key` header
+(`duecast apikey create --role scorer|collector|admin --name ...`).
+Roles: **scorer** (orders, scores, customers, model), **collector** (+ worklist,
+actions), **admin** (+ events, reload).
+"""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = get_engine(settings.database_url)
+    await run_in_threadpool(ensure_schema, engine)
+    runtime = Runtime(settings, engine)
+    await run_in_threadpool(runtime.load)
+    app.state.engine = engine
+    app.state.runtime = runtime
+    app.state.api_key_cache = {}
+    yield
+    engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The duecast REST API (settings default to the `DUECAST_*` environment)."""
+    settings = settings or get_settings()
+    configure_logging()
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            handler.addFilter(RequestIdFilter())
+    app = FastAPI(
+        title="duecast",
+        description=_DESCRIPTION,
+        version="0.1.0",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for module in (
+        health,
+        orders,
+        customers,
+        invoices,
+        worklist_routes,
+        actions,
+        events,
+        model,
+        page,
+    ):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP routes: thin functions that validate, call the scoring service, and shape replies."""

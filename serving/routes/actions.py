@@ -1,0 +1,52 @@
+"""POST /v1/actions: log a call, promise to pay, dispute or note (Idempotency-Key aware)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, Response
+
+from serving.deps import CollectorKey, EngineDep
+from serving.schemas import ActionOut, ActionRequest
+from serving.scoring import action_out
+from serving.writes import record_action
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["collections"])
+
+
+def _render(values: dict[str, Any]) -> dict[str, Any]:
+    return action_out(values).model_dump(mode="json")
+
+
+@router.post(
+    "/actions",
+    response_model=ActionOut,
+    status_code=201,
+    summary="Log a collections action",
+    responses={
+        200: {"description": "Replay: this Idempotency-Key already stored this action"},
+        404: {"description": "Unknown customer or invoice"},
+        409: {"description": "Idempotency-Key reused with another body"},
+    },
+)
+def post_action(
+    body: ActionRequest,
+    response: Response,
+    engine: EngineDep,
+    key: CollectorKey,
+    idempotency_key: str | None = Header(default=None, min_length=1, max_length=255),
+) -> ActionOut:
+    """Store the action; the worklist shows it (a promise pauses dunning until its date)."""
+    values = body.model_dump()
+    stored, created = record_action(
+        engine,
+        values,
+        idempotency_key=idempotency_key,
+        scope=f"actions:{key.key_id}",
+        render=_render,
+    )
+    if not created:
+        response.status_code = 200
+    return ActionOut.model_validate(stored)

@@ -1,0 +1,62 @@
+"""POST /v1/events/invoices and /v1/events/payments: the ERP feed, idempotent by id."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Response
+
+from serving.deps import AdminKey, EngineDep
+from serving.schemas import EventOut, InvoiceEventRequest, PaymentEventRequest
+from serving.writes import WriteResult, record_invoice, record_payment
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+_RESPONSES = {
+    200: {"description": "Already stored (unchanged) or updated"},
+    404: {"description": "Unknown customer / invoice"},
+    422: {"description": "Bad input"},
+}
+
+
+def _out(result: WriteResult, day: dt.date, response: Response) -> EventOut:
+    if result.status != "created":
+        response.status_code = 200
+    return EventOut(
+        id=result.id,
+        customer_id=result.customer_id,
+        status=result.status,  # type: ignore[arg-type]
+        counts_from=day + dt.timedelta(days=1),
+    )
+
+
+@router.post(
+    "/invoices",
+    response_model=EventOut,
+    status_code=201,
+    summary="A new or changed invoice",
+    responses=_RESPONSES,
+)
+def invoice_event(
+    body: InvoiceEventRequest, response: Response, engine: EngineDep, _key: AdminKey
+) -> EventOut:
+    """Store the invoice; the customer's next score includes it (from the day after issue)."""
+    result = record_invoice(engine, body.model_dump())
+    return _out(result, body.issue_date, response)
+
+
+@router.post(
+    "/payments",
+    response_model=EventOut,
+    status_code=201,
+    summary="A payment",
+    responses=_RESPONSES,
+)
+def payment_event(
+    body: PaymentEventRequest, response: Response, engine: EngineDep, _key: AdminKey
+) -> EventOut:
+    """Store the payment; the customer's next score includes it (from the day after)."""
+    result = record_payment(engine, body.model_dump())
+    return _out(result, body.payment_date, response)

@@ -1,0 +1,49 @@
+"""Liveness, readiness and Prometheus metrics (no API key: probes and scrapers call them)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from serving.deps import RuntimeDep
+from serving.schemas import HealthOut, ReadyOut
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=HealthOut, summary="The process is alive")
+async def healthz() -> HealthOut:
+    """200 while the process runs, whatever the model or database."""
+    return HealthOut(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    summary="A model is loaded and the database answers",
+    responses={503: {"model": ReadyOut, "description": "Not ready: see `detail`."}},
+)
+async def readyz(runtime: RuntimeDep) -> ReadyOut | JSONResponse:
+    """200 only with a model loaded and the database reachable, else 503 with the reason."""
+    db_problem = await run_in_threadpool(runtime.database_ok)
+    state = runtime.state
+    problems = [p for p in (db_problem, None if state else runtime.error or "no model") if p]
+    body = ReadyOut(
+        status="not ready" if problems else "ready",
+        model_version=state.bundle.model_version if state else None,
+        database="unreachable" if db_problem else "ok",
+        detail="; ".join(problems) or None,
+    )
+    if problems:
+        return JSONResponse(status_code=503, content=body.model_dump(mode="json"))
+    return body
+
+
+@router.get("/metrics", summary="Prometheus metrics of this worker", response_class=Response)
+async def metrics() -> Response:
+    """Request counts and latencies in the Prometheus text format."""
+    return Response(content=generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,52 @@
+"""GET /v1/model and POST /v1/admin/reload: the model being served, and swapping it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serving.deps import AdminKey, RuntimeDep, ScorerKey, StateDep
+from serving.schemas import ModelOut
+from serving.state import ServingState
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["model"])
+
+
+def _model_out(state: ServingState) -> ModelOut:
+    bundle = state.bundle
+    return ModelOut(
+        model_version=bundle.model_version,
+        trained_at=bundle.trained_at,
+        as_of=bundle.as_of,
+        feature_set_version=bundle.feature_set_version,
+        horizon_days=bundle.horizon_days,
+        default_model=bundle.has_default_model,
+        default_unavailable_reason=bundle.default_unavailable_reason,
+        metrics=bundle.metrics,
+        thresholds=dict(bundle.thresholds),
+        serving_as_of=state.as_of,
+        loaded_at=state.loaded_at,
+        customers=len(state.entries),
+    )
+
+
+@router.get("/model", response_model=ModelOut, summary="Model version, training date, metrics")
+async def get_model(state: StateDep, _key: ScorerKey) -> ModelOut:
+    """The served model: version, training date and cut, test metrics, grade cut-offs."""
+    return _model_out(state)
+
+
+@router.post(
+    "/admin/reload",
+    response_model=ModelOut,
+    summary="Swap to the newly promoted champion",
+    responses={503: {"description": "No champion bundle to load (the old one stays)"}},
+)
+async def reload_model(runtime: RuntimeDep, _key: AdminKey) -> ModelOut:
+    """Load the champion from the models folder and swap it in without dropping requests.
+
+    Also rereads the store (use it after `duecast import`); every other worker follows.
+    """
+    _previous, state = await runtime.reload()
+    return _model_out(state)

@@ -1,0 +1,41 @@
+"""POST /v1/orders/decision: can this order ship on credit? (the hot path)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from serving.deps import EngineDep, ScorerKey, StateDep
+from serving.schemas import OrderDecisionOut, OrderDecisionRequest
+from serving.scoring import decide_order
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["decisions"])
+
+
+@router.post(
+    "/orders/decision",
+    response_model=OrderDecisionOut,
+    summary="Approve, review or decline an order on credit",
+    responses={404: {"description": "Unknown customer"}, 422: {"description": "Bad input"}},
+)
+async def order_decision(
+    body: OrderDecisionRequest, state: StateDep, engine: EngineDep, _key: ScorerKey
+) -> OrderDecisionOut:
+    """Decision, reasons, grade, P(default), expected days late, limit and exposure.
+
+    Runs on the event loop from cached state (no thread hop, no database) unless the
+    order is dated another day than the serving date (then that customer's history is
+    read from the store).
+    """
+    kwargs = {
+        "customer_id": body.customer_id,
+        "amount": body.amount,
+        "order_date": body.order_date,
+        "payment_terms_days": body.payment_terms_days,
+        "currency": body.currency,
+    }
+    if body.order_date is None or body.order_date == state.as_of:
+        return decide_order(state, engine, **kwargs)  # type: ignore[arg-type]
+    return await run_in_threadpool(decide_order, state, engine, **kwargs)

@@ -1,0 +1,42 @@
+"""GET /v1/worklist: the day's collections worklist, by priority."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query
+
+from serving.deps import CollectorKey, StateDep
+from serving.schemas import WorklistOut
+from serving.scoring import worklist_page
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["collections"])
+
+
+@router.get("/worklist", response_model=WorklistOut, summary="Who to remind, call or escalate")
+async def get_worklist(
+    state: StateDep,
+    _key: CollectorKey,
+    limit: int | None = Query(
+        default=None, ge=1, le=1000, description="Page size (default: capacity)."
+    ),
+    offset: int = Query(default=0, ge=0),
+    collector: str | None = Query(
+        default=None, max_length=255, description="Only accounts this collector last worked."
+    ),
+    grade: Literal["A", "B", "C", "D", "E"] | None = Query(default=None),
+    include_waiting: bool = Query(
+        default=False, description="Also customers with nothing to do today."
+    ),
+) -> WorklistOut:
+    """Customers ranked by priority with next action, reasons and last action."""
+    return worklist_page(
+        state,
+        limit=limit,
+        offset=offset,
+        grade=grade,
+        collector=collector,
+        include_waiting=include_waiting,
+    )

@@ -1,0 +1,146 @@
+"""The worker's live state: which `ServingState` requests use, kept current and swappable.
+
+Requests read `Runtime.current()`, which
+
+- applies change-log rows written by any worker since the last request (one indexed
+  read when nothing changed; the named customers are reloaded otherwise);
+- starts a background rebuild when a new model was promoted through any worker, or the
+  day changed (unless the serving date is pinned); the old state keeps serving until the
+  new one is complete, then one reference is swapped, so no request is dropped or sees
+  half a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+
+from duecast.config import Settings
+from duecast.errors import ModelNotFoundError
+from serving.decisions.policy import Policy
+from serving.state import ServingState, serving_date
+from serving.writes import log_change
+from training.bundle import load_bundle
+
+__all__ = ["Runtime"]
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    """The state one worker serves from, with its refresh and reload logic."""
+
+    def __init__(self, settings: Settings, engine: sa.Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.state: ServingState | None = None
+        self.error: str | None = None
+        self._sync_lock = asyncio.Lock()
+        self._build_lock = threading.Lock()
+        self._rebuild: asyncio.Task | None = None
+
+    @property
+    def bundle_dir(self):  # type: ignore[no-untyped-def]
+        """Folder of the champion bundle."""
+        return self.settings.models_dir / "champion"
+
+    def build(self) -> ServingState:
+        """Load the champion and build a complete state (blocking; seconds on big stores)."""
+        with self._build_lock:
+            bundle = load_bundle(self.bundle_dir)
+            return ServingState.build(
+                self.engine,
+                bundle=bundle,
+                policy=Policy.from_settings(self.settings),
+                as_of=serving_date(self.settings.serve_as_of),
+            )
+
+    def load(self) -> None:
+        """Build the first state; without a model the app runs but is not ready."""
+        try:
+            self.state = self.build()
+            self.error = None
+        except ModelNotFoundError as exc:
+            self.error = str(exc)
+            logger.warning("No model loaded: %s", exc)
+
+    async def current(self) -> ServingState:
+        """The state to serve this request from, with every change seen so far applied.
+
+        Raises:
+            ModelNotFoundError: no model is loaded (503).
+        """
+        state = self.state
+        if state is None:
+            raise ModelNotFoundError(self.error or "no model loaded")
+        if (
+            self.settings.serve_as_of is None
+            and serving_date(None) != state.as_of
+            and not self._rebuilding()
+        ):
+            self._start_rebuild("a new day")
+        if state.pending(self.engine):
+            async with self._sync_lock:
+                state = self.state
+                assert state is not None
+                if state.pending(self.engine):
+                    model_changed = await run_in_threadpool(state.sync, self.engine)
+                    if model_changed and not self._rebuilding():
+                        self._start_rebuild("a new model")
+        return self.state  # type: ignore[return-value]
+
+    def _rebuilding(self) -> bool:
+        return self._rebuild is not None and not self._rebuild.done()
+
+    def _start_rebuild(self, why: str) -> None:
+        logger.info("Rebuilding the serving state in the background: %s", why)
+        self._rebuild = asyncio.get_running_loop().create_task(self._rebuild_now())
+
+    async def _rebuild_now(self) -> None:
+        try:
+            fresh = await run_in_threadpool(self.build)
+        except Exception:  # keep serving the old state; the next trigger retries
+            logger.exception("Rebuilding the serving state failed; the old state stays")
+            return
+        self.state = fresh  # one reference: requests see the old or the new state, whole
+
+    async def reload(self) -> tuple[str | None, ServingState]:
+        """Load the champion again now and tell every other worker to do the same.
+
+        Returns:
+            The previous model version (None if none was loaded) and the new state.
+
+        Raises:
+            ModelNotFoundError: there is no champion bundle (the old state stays).
+        """
+        previous = None if self.state is None else self.state.bundle.model_version
+        # Logged first: the new state starts from this position, other workers see it.
+        await run_in_threadpool(self._announce_model)
+        fresh = await run_in_threadpool(self.build)
+        self.state = fresh
+        self.error = None
+        logger.info("Reloaded model %s (was %s)", fresh.bundle.model_version, previous)
+        return previous, fresh
+
+    def _announce_model(self) -> None:
+        with self.engine.begin() as conn:
+            log_change(conn, customer_id=None, kind="model")
+
+    def database_ok(self) -> str | None:
+        """None when the database answers, else the reason."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            return f"database unreachable: {type(exc).__name__}"
+        return None
+
+    @staticmethod
+    def today() -> dt.date:
+        """Today (UTC)."""
+        return serving_date(None)
