@@ -322,3 +322,10 @@ def test_a_worse_grade_is_never_lower_on_the_ladder(factors, days, overdue, pair
 def test_unknown_grade_is_refused_with_the_known_ones():
     with pytest.raises(ValueError, match="A, B, C, D, E"):
         next_action(days_overdue=3, grade="Z", policy=POLICY)
+
+
+def test_late_reminder_policy_leaves_early_overdue_days_without_action():
+    policy = dataclasses.replace(POLICY, reminder_at_days=3)
+    step = next_action(days_overdue=1, grade="A", policy=policy)
+    assert step.action == "none"
+    assert "reminders start on day 3" in step.reason

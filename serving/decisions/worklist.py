@@ -221,7 +221,14 @@ def next_action(
                 f"promised to pay by {promised_date.isoformat()}: dunning paused until then",
             )
         broken = f"promise to pay by {promised_date.isoformat()} was broken; "
-    reminder, call, escalate = dunning_days(grade, policy=policy)
+    return _ladder_step(days_overdue, grade, dunning_days(grade, policy=policy), policy, broken)
+
+
+def _ladder_step(
+    days_overdue: int, grade: str, ladder: tuple[int, int, int], policy: Policy, broken: str
+) -> NextAction:
+    """The dunning step for `days_overdue` on a precomputed (reminder, call, escalate)."""
+    reminder, call, escalate = ladder
     sooner = ""
     if (call, escalate) != (policy.call_from_days, policy.escalate_after_days):
         sooner = f" (grade {grade} moves up sooner: call from {call}, escalate after {escalate})"
@@ -238,7 +245,11 @@ def next_action(
     if days_overdue >= reminder:
         when = "due today" if days_overdue == 0 else _overdue_words(days_overdue)
         return NextAction("reminder", f"{broken}{when}: reminder (calls from day {call}){sooner}")
-    return NextAction("none", f"{broken}not due yet ({-days_overdue} days to the due date)")
+    if days_overdue < 0:
+        return NextAction("none", f"{broken}not due yet ({-days_overdue} days to the due date)")
+    return NextAction(
+        "none", f"{broken}{_overdue_words(days_overdue)}: reminders start on day {reminder}"
+    )
 
 
 def _overdue_words(days: int) -> str:
@@ -331,19 +342,23 @@ def _customer_item(
         assessed = _customer_grade(invoices, policy, thresholds)
         grade, grade_reason, basis = assessed.grade, assessed.reason, assessed.basis
     wide, per_invoice, last = _latest_promises(actions)
+    ladder = dunning_days(grade, policy=policy)
     steps: list[InvoiceStep] = []
     active_promise: ActionRecord | None = None
     for inv in invoices:
         dpd = (as_of - inv.due_date).days
         promise = _applicable_promise(inv.invoice_id, wide, per_invoice)
-        step = next_action(
-            days_overdue=dpd,
-            grade=grade,
-            policy=policy,
-            disputed=bool(inv.disputed),
-            promised_date=promise.promised_date if promise else None,
-            as_of=as_of,
-        )
+        if inv.disputed or promise is not None:
+            step = next_action(
+                days_overdue=dpd,
+                grade=grade,
+                policy=policy,
+                disputed=bool(inv.disputed),
+                promised_date=promise.promised_date if promise else None,
+                as_of=as_of,
+            )
+        else:  # the common case, without recomputing the ladder per invoice
+            step = _ladder_step(dpd, grade, ladder, policy, "")
         if step.action == "wait_for_promise":
             active_promise = promise
         predicted = inv.days_late if not is_missing(inv.days_late) else inv.days_late_p50
