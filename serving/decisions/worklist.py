@@ -56,14 +56,6 @@ ACTIONS: tuple[ActionKind, ...] = (
 # Actions that take a collector's time today (and so count against capacity).
 WORK_ACTIONS: frozenset[str] = frozenset({"escalate", "call", "dispute_resolution", "reminder"})
 _URGENCY = {a: i for i, a in enumerate(ACTIONS)}
-_ACTION_WORDS = {
-    "escalate": "escalate",
-    "call": "call",
-    "dispute_resolution": "resolve the dispute",
-    "reminder": "send a reminder",
-    "wait_for_promise": "wait for the promised payment",
-    "none": "nothing to do yet",
-}
 
 
 @dataclass(frozen=True)
@@ -210,7 +202,9 @@ def next_action(
         as_of: today; needed with `promised_date` to tell whether the promise still holds.
     """
     if disputed:
-        return NextAction("dispute_resolution", "invoice disputed: resolve the dispute, no dunning")
+        return NextAction(
+            "dispute_resolution", "disputed, so no dunning until the dispute is resolved"
+        )
     broken = ""
     if promised_date is not None:
         if as_of is None:
@@ -388,7 +382,7 @@ def _customer_item(
     overdue_amount = sum(s.open_amount for s in overdue)
     loss = sum(s.expected_loss for s in steps)
     waiting_cost = sum(s.cost_of_waiting for s in steps)
-    reasons = [f"{_ACTION_WORDS[lead.action]}: {lead.reason}"]
+    reasons = [f"invoice {lead.invoice_id}: {lead.reason}"]
     if overdue:
         oldest = max(s.days_overdue for s in overdue)
         reasons.append(
