@@ -188,6 +188,7 @@ def record_action(
     engine: sa.Engine,
     action: Mapping[str, Any],
     *,
+    request_body: Mapping[str, Any],
     idempotency_key: str | None,
     scope: str,
     render: Callable[[Mapping[str, Any]], dict[str, Any]],
@@ -197,6 +198,7 @@ def record_action(
     Args:
         engine: the store.
         action: canonical action columns without action_id (and `at` may be None: now).
+        request_body: the request as the client sent it (a replay must match it).
         idempotency_key: the client's Idempotency-Key, or None (every call stores).
         scope: the key's namespace (e.g. per API key), so clients cannot collide.
         render: turns the stored row into the response body (kept for replays).
@@ -209,7 +211,7 @@ def record_action(
         InvalidRequestError: the invoice belongs to another customer.
         ConflictError: the key was used before with another request body.
     """
-    digest = _request_hash(action)
+    digest = _request_hash(request_body)
     with engine.begin() as conn:
         if idempotency_key is not None:
             stored = conn.execute(

@@ -79,3 +79,11 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """The same test on a SQLite file and on a real PostgreSQL database."""
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return request.getfixturevalue(name)
+
+
+@pytest.fixture(scope="session")
+def api_template(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A store, a trained champion bundle and one API key per role, made once per session."""
+    from tests.api_support import make_api_template
+
+    return make_api_template(tmp_path_factory.mktemp("api-template"))

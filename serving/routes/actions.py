@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Header, Response
 
-from serving.deps import CollectorKey, EngineDep
+from serving.deps import CollectorKey, EngineDep, SettingsDep
 from serving.schemas import ActionOut, ActionRequest
 from serving.scoring import action_out
 from serving.writes import record_action
@@ -35,14 +36,20 @@ def post_action(
     body: ActionRequest,
     response: Response,
     engine: EngineDep,
+    settings: SettingsDep,
     key: CollectorKey,
     idempotency_key: str | None = Header(default=None, min_length=1, max_length=255),
 ) -> ActionOut:
     """Store the action; the worklist shows it (a promise pauses dunning until its date)."""
     values = body.model_dump()
+    if values["at"] is None and settings.serve_as_of is not None:
+        # A pinned serving date (demo, historical data) is "today": log the action on it.
+        now = dt.datetime.now(dt.UTC)
+        values["at"] = dt.datetime.combine(settings.serve_as_of, now.time(), tzinfo=dt.UTC)
     stored, created = record_action(
         engine,
         values,
+        request_body=body.model_dump(mode="json"),
         idempotency_key=idempotency_key,
         scope=f"actions:{key.key_id}",
         render=_render,
