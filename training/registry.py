@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,12 @@ class VersionInfo:
 
 
 def _mlflow(settings: Settings) -> Any:
-    import mlflow
+    with warnings.catch_warnings():
+        # MLflow's GenAI schemas warn about their own type hints on first import.
+        warnings.filterwarnings("ignore", message=".*type hint is inferred as AnyType")
+        import mlflow
+        import mlflow.lightgbm
+        import mlflow.types.responses  # the module that warns; imported once, quietly
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
@@ -79,6 +85,7 @@ def _mlflow(settings: Settings) -> Any:
 
 
 def _client(settings: Settings) -> Any:
+    _mlflow(settings)
     from mlflow import MlflowClient
 
     return MlflowClient(

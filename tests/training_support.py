@@ -1,0 +1,52 @@
+"""Shared by the training tests: a generated ledger imported into a fresh store, and settings.
+
+Training tests use module-scoped stores (one generated ledger and a few training runs
+shared by the tests of a module), so they build `Settings` explicitly instead of using
+the per-test `settings` fixture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from duecast.config import Settings
+from features.importing import import_directory
+from features.store import get_engine
+from features.synthetic import generate_ledger, write_ledger
+
+END = dt.date(2025, 12, 31)
+
+
+def store_settings(home: Path, **overrides: object) -> Settings:
+    """Settings of an isolated home: SQLite store, MLflow store and models folder in it.
+
+    One LightGBM thread: the test machine is shared, and results must not depend on it.
+    """
+    values: dict = {
+        "home": home,
+        "models_dir": home / "models",
+        "database_url": "",
+        "mlflow_tracking_uri": "",
+        "train_threads": 1,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def generated_store(
+    settings: Settings,
+    *,
+    customers: int,
+    years: float,
+    seed: int,
+    default_rate: float | None = None,
+) -> dict:
+    """Generate a ledger ending on `END` and import it into the settings' store."""
+    frames = generate_ledger(
+        customers=customers, seed=seed, years=years, end_date=END, default_rate=default_rate
+    )
+    data = settings.home / "ledger"
+    write_ledger(frames, data)
+    import_directory(get_engine(settings.database_url), data)
+    return frames
