@@ -150,8 +150,10 @@ def _daily_steps(ledger: Ledger, base: pd.DataFrame) -> pd.DataFrame:
     issue = base["issue_date"].to_numpy()[events["inv"].to_numpy()]
     events["date"] = np.maximum(events["date"].to_numpy(), issue)
     is_settle = events["kind"].to_numpy() != _WRITE_OFF
-    # A write-off covers whatever is left: an infinite cover, clipped below.
-    events["cover"] = np.where(is_settle, events["value"].to_numpy(), np.inf)
+    # A write-off covers whatever is left: the whole amount, clipped below. Not inf:
+    # pandas' grouped cumsum is compensated (Kahan) and turns inf + x into NaN.
+    amount = base["amount"].to_numpy()[events["inv"].to_numpy()]
+    events["cover"] = np.where(is_settle, events["value"].to_numpy(), amount)
     events["settle"] = np.where(is_settle, events["value"].to_numpy(), 0.0)
     events["paid"] = events["kind"].to_numpy() == _PAYMENT
     events["write_off"] = ~is_settle

@@ -251,3 +251,17 @@ def test_early_settlement_is_mature_before_the_horizon_and_days_late_is_negative
     assert (labels.loc["i1", "mature"], labels.loc["i1", "days_late"]) == (True, -10.0)
     assert not labels.loc["i2", "mature"]  # open, not yet due: outcome unknown
     assert pd.isna(labels.loc["i2", "days_late"])
+
+
+def test_a_payment_after_a_write_off_recovers_money_without_reopening_the_invoice() -> None:
+    ledger = make_ledger(
+        [("i1", "2024-01-01", "2024-01-31", 100.0)],
+        [("i1", "2024-02-01", 40.0), ("i1", "2024-06-01", 10.0)],
+        [("i1", "2024-05-01", 60.0, "write_off")],
+    )
+    steps = invoice_timeline(ledger).steps
+    assert steps["open_after"].tolist() == [60.0, 0.0, 0.0]
+    assert steps["reduction"].tolist() == [40.0, 60.0, 0.0]
+    row = label_invoices(ledger, as_of=D(2024, 7, 1)).loc["i1"]
+    assert (row["default"], row["days_late"]) == (1, 90.0)
+    assert pd.isna(row["settled_date"])
