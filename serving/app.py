@@ -50,6 +50,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.runtime = runtime
     app.state.api_key_cache = {}
     yield
+    runtime.close()
     engine.dispose()
 
 

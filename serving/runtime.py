@@ -24,7 +24,7 @@ from duecast.config import Settings
 from duecast.errors import ModelNotFoundError
 from serving.decisions.policy import Policy
 from serving.state import ServingState, serving_date
-from serving.writes import log_change
+from serving.writes import ChangeWatcher, log_change
 from training.bundle import load_bundle
 
 __all__ = ["Runtime"]
@@ -43,6 +43,7 @@ class Runtime:
         self._sync_lock = asyncio.Lock()
         self._build_lock = threading.Lock()
         self._rebuild: asyncio.Task | None = None
+        self._watcher = ChangeWatcher(engine)
 
     @property
     def bundle_dir(self):  # type: ignore[no-untyped-def]
@@ -84,11 +85,11 @@ class Runtime:
             and not self._rebuilding()
         ):
             self._start_rebuild("a new day")
-        if state.pending(self.engine):
+        if state.pending(self._watcher.latest()):
             async with self._sync_lock:
                 state = self.state
                 assert state is not None
-                if state.pending(self.engine):
+                if state.pending(self._watcher.latest()):
                     model_changed = await run_in_threadpool(state.sync, self.engine)
                     if model_changed and not self._rebuilding():
                         self._start_rebuild("a new model")
@@ -130,6 +131,10 @@ class Runtime:
     def _announce_model(self) -> None:
         with self.engine.begin() as conn:
             log_change(conn, customer_id=None, kind="model")
+
+    def close(self) -> None:
+        """Release the change watcher's connection (app shutdown)."""
+        self._watcher.close()
 
     def database_ok(self) -> str | None:
         """None when the database answers, else the reason."""

@@ -398,11 +398,9 @@ class ServingState:
             self._ranked = None
         logger.debug("Refreshed %d customer(s)", len(ids))
 
-    def pending(self, engine: sa.Engine) -> int:
-        """The change-log position when it is ahead of this state, else 0 (one cheap read)."""
-        with engine.connect() as conn:
-            seq = latest_seq(conn)
-        return seq if seq > self.seq else 0
+    def pending(self, latest: int) -> bool:
+        """Whether the change log (at position `latest`) is ahead of this state."""
+        return latest > self.seq
 
     def sync(self, engine: sa.Engine) -> bool:
         """Apply change-log rows newer than this state: refresh the customers they name.

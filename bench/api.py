@@ -1,0 +1,223 @@
+"""Benchmark: order decisions and worklist pages against a real `duecast serve`.
+
+Targets (issue 5), on a store of 10,000 customers / ~1,000,000 invoices, with
+`duecast serve --workers 2` on loopback and this load generator on the same machine:
+
+- order decision: p99 <= 10 ms and >= 1,000 requests/s at 16 concurrent connections;
+- worklist page of 50: <= 100 ms (p99, one reader while no other load runs).
+
+Set-up, skipped when the work folder already holds it (`--work DIR` keeps it between
+runs): `duecast generate` + `duecast import` into SQLite, `duecast train` +
+`duecast promote` into DIR/models. The load generator is asyncio + httpx: 16 tasks,
+each sending its next request as soon as the previous answer arrives (closed loop), for
+`--seconds` after a warm-up.
+
+    python bench/api.py [--work DIR] [--customers 10000] [--seconds 20] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import duecast_bin, report, run_measured
+
+END = "2026-06-30"
+AS_OF = "2026-07-01"  # the day after the history: every event is known
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prepare(work: Path, customers: int, years: float, env: dict[str, str]) -> None:
+    data, db = work / "data", work / "home" / "duecast.db"
+    if not db.exists():
+        print(f"generate + import {customers:,} customers, {years:g} years ...", flush=True)
+        gen = run_measured(
+            [
+                duecast_bin(),
+                "generate",
+                "--customers",
+                str(customers),
+                "--years",
+                str(years),
+                "--out",
+                str(data),
+                "--seed",
+                "1",
+                "--end-date",
+                END,
+            ],
+            env,
+        )
+        imp = run_measured([duecast_bin(), "import", str(data)], env)
+        print(f"  generate {gen.seconds:.0f} s, import {imp.seconds:.0f} s", flush=True)
+    if not (work / "models" / "champion").exists():
+        print("train + promote ...", flush=True)
+        tr = run_measured([duecast_bin(), "train", "--as-of", AS_OF], env)
+        pr = run_measured([duecast_bin(), "promote", "--force"], env)
+        print(f"  train {tr.seconds:.0f} s, promote {pr.seconds:.0f} s", flush=True)
+
+
+def _admin_key(env: dict[str, str]) -> str:
+    out = subprocess.run(
+        [duecast_bin(), "apikey", "create", "--role", "admin", "--name", "bench"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _wait_ready(base: str, process: subprocess.Popen, timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if process.poll() is not None:
+            raise SystemExit("duecast serve exited before it was ready")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"duecast serve not ready after {timeout:.0f} s")
+
+
+async def _order_load(
+    base: str, key: str, customers: list[str], connections: int, seconds: float, warmup: float
+) -> tuple[np.ndarray, int, float]:
+    """Closed-loop load; returns latencies (s) after warm-up, errors, measured seconds."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    latencies: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(
+        base_url=base, headers={"X-API-Key": key}, limits=limits, timeout=10
+    ) as client:
+        start = time.perf_counter()
+        measure_from = start + warmup
+        stop = measure_from + seconds
+
+        async def worker(seed: int) -> None:
+            nonlocal errors
+            rng = random.Random(seed)
+            while (now := time.perf_counter()) < stop:
+                body = {
+                    "customer_id": rng.choice(customers),
+                    "amount": round(rng.uniform(100, 20_000), 2),
+                }
+                response = await client.post("/v1/orders/decision", json=body)
+                done = time.perf_counter()
+                if now >= measure_from:
+                    latencies.append(done - now)
+                    if response.status_code != 200:
+                        errors += 1
+
+        await asyncio.gather(*(worker(k) for k in range(connections)))
+    return np.array(latencies), errors, seconds
+
+
+def _worklist_latency(base: str, key: str, requests: int) -> np.ndarray:
+    out = []
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=10) as client:
+        for k in range(requests):
+            start = time.perf_counter()
+            response = client.get("/v1/worklist", params={"limit": 50, "offset": 50 * (k % 4)})
+            out.append(time.perf_counter() - start)
+            response.raise_for_status()
+    return np.array(out[5:])  # the first pages warm the ranking cache
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, help="folder to keep store and models in")
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--years", type=float, default=3.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    args = parser.parse_args()
+
+    tmp = None if args.work else tempfile.TemporaryDirectory()
+    work = args.work or Path(tmp.name)  # type: ignore[union-attr]
+    env = {
+        "DUECAST_HOME": str(work / "home"),
+        "DUECAST_MODELS_DIR": str(work / "models"),
+        "DUECAST_SERVE_AS_OF": AS_OF,
+    }
+    _prepare(work, args.customers, args.years, env)
+    key = _admin_key(env)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (work / "serve.log").open("w")
+    server = subprocess.Popen(
+        [duecast_bin(), "serve", "--port", str(port), "--workers", str(args.workers)],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        ready = _wait_ready(base, server, timeout=900)
+        print(f"duecast serve ready in {ready:.0f} s ({args.workers} workers)", flush=True)
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+            model = client.get("/v1/model").json()
+            page = client.get("/v1/worklist", params={"limit": 1000}).json()
+        customers = [f"C{k:05d}" for k in range(1, args.customers + 1)]
+        print(
+            f"model {model['model_version']}, {model['customers']:,} customers served, "
+            f"{page['total']:,} on today's worklist",
+            flush=True,
+        )
+        wl = _worklist_latency(base, key, 105)
+        lat, errors, seconds = asyncio.run(
+            _order_load(base, key, customers, args.connections, args.seconds, args.warmup)
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+    rps = len(lat) / seconds
+    p50, p99 = (float(np.percentile(lat, q)) * 1e3 for q in (50, 99))
+    w50, w99 = (float(np.percentile(wl, q)) * 1e3 for q in (50, 99))
+    print(
+        f"order decisions: {len(lat):,} in {seconds:.0f} s at {args.connections} connections, "
+        f"{errors} errors"
+    )
+    ok = all(
+        [
+            report("order decision p50 (ms)", p50, 10, "ms"),
+            report("order decision p99 (ms)", p99, 10, "ms"),
+            # report() checks value <= target: compare the inverse for a throughput floor.
+            report("order decision ms per request (1/rps)", 1e3 / rps, 1.0, "ms"),
+            report("worklist page of 50 p50 (ms)", w50, 100, "ms"),
+            report("worklist page of 50 p99 (ms)", w99, 100, "ms"),
+        ]
+    )
+    print(f"order decision throughput: {rps:,.0f} requests/s (target >= 1,000)")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0 if ok and errors == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
