@@ -255,6 +255,23 @@ def record_action(
         InvalidRequestError: the invoice belongs to another customer.
         ConflictError: the key was used before with another request body.
     """
+    try:
+        return _record_action_once(engine, action, request_body, idempotency_key, scope, render)
+    except sa.exc.IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent request with the same key stored first: replay (or conflict) now.
+        return _record_action_once(engine, action, request_body, idempotency_key, scope, render)
+
+
+def _record_action_once(
+    engine: sa.Engine,
+    action: Mapping[str, Any],
+    request_body: Mapping[str, Any],
+    idempotency_key: str | None,
+    scope: str,
+    render: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> tuple[dict[str, Any], bool]:
     digest = _request_hash(request_body)
     with engine.begin() as conn:
         if idempotency_key is not None:
