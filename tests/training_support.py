@@ -7,7 +7,11 @@ the per-test `settings` fixture.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import shutil
+import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from duecast.config import Settings
@@ -18,11 +22,29 @@ from features.synthetic import generate_ledger, write_ledger
 END = dt.date(2025, 12, 31)
 
 
+@lru_cache(maxsize=1)
+def _empty_mlflow_db() -> Path:
+    """An MLflow SQLite store with its tables created, made once per test process.
+
+    Creating the tables runs MLflow's Alembic migrations (about ten seconds); copying the
+    finished file is instant, so each module's store starts from this template.
+    """
+    from mlflow import MlflowClient
+
+    folder = Path(tempfile.mkdtemp(prefix="duecast-mlflow-template-"))
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
 def store_settings(home: Path, **overrides: object) -> Settings:
     """Settings of an isolated home: SQLite store, MLflow store and models folder in it.
 
     One LightGBM thread: the test machine is shared, and results must not depend on it.
     """
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_empty_mlflow_db(), home / "mlflow.db")
     values: dict = {
         "home": home,
         "models_dir": home / "models",

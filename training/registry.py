@@ -203,8 +203,22 @@ def log_training_run(
     return LoggedRun(run_id, settings.mlflow_model_name, version, experiment_id)
 
 
+def _store_exists(settings: Settings) -> bool:
+    """False for an embedded SQLite store that was never created (nothing trained yet).
+
+    Checked first so that reading commands do not create an empty store as a side effect
+    (creating one runs MLflow's migrations, which takes seconds).
+    """
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).exists()
+    return True
+
+
 def get_version(settings: Settings, alias: str) -> VersionInfo | None:
     """The version holding `alias`, or None when no version has it (or no model exists)."""
+    if not _store_exists(settings):
+        return None
     from mlflow.exceptions import MlflowException
 
     client = _client(settings)
