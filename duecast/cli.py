@@ -418,18 +418,44 @@ def demo(
     customers: Annotated[int, typer.Option(min=10, help="Customers to generate.")] = 300,
     years: Annotated[float, typer.Option(min=1.0, help="Years of history.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API.")] = 8000,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after promotion instead of serving.")
+    ] = False,
 ) -> None:
-    """Generate a ledger and import it into the embedded store (SQLite under DUECAST_HOME)."""
+    """Generate, import, train, promote, then serve, on embedded defaults (DUECAST_HOME)."""
+    from features.store import get_engine
+    from serving.auth import create_api_key
+
     settings = _settings()
     data_dir = settings.home / "demo-data"
-    console.print(f"[bold]1/2 generate[/] {customers} customers, {years:g} years -> {data_dir}")
-    generate(customers=customers, out=data_dir, seed=seed, years=years, end_date=None)
-    console.print(f"[bold]2/2 import[/] into {settings.database_url}")
-    import_(directory=data_dir, mapping=None)
-    console.print(
-        "Demo data is in the store. Training, promotion and serving are not part of this "
-        "release yet; the demo stops here."
+    steps = 5 if no_serve else 6
+    console.print(f"[bold]1/{steps} generate[/] {customers} customers, {years:g} years")
+    generate(
+        customers=customers, out=data_dir, seed=seed, years=years, end_date=None, default_rate=None
     )
+    console.print(f"[bold]2/{steps} import[/] into {settings.database_url}")
+    import_(directory=data_dir, mapping=None)
+    console.print(f"[bold]3/{steps} train[/] (MLflow store {settings.mlflow_tracking_uri})")
+    train_(as_of=None)
+    console.print(f"[bold]4/{steps} promote[/]")
+    try:
+        promote_(force=False)
+    except typer.Exit:
+        # A re-run on the same data may not beat the champion: the demo keeps serving it.
+        console.print("The earlier champion stays; the demo goes on with it.")
+    console.print(f"[bold]5/{steps} API key[/] for the demo (role admin)")
+    with _user_errors():
+        _, plaintext = create_api_key(get_engine(settings.database_url), role="admin", name="demo")
+    console.print(f"X-API-Key: {plaintext}", highlight=False, soft_wrap=True)
+    if no_serve:
+        console.print("Done. Start the API with `duecast serve`.")
+        return
+    console.print(
+        f"[bold]6/{steps} serve[/] worklist page http://127.0.0.1:{port}/worklist, "
+        f"API docs http://127.0.0.1:{port}/docs (Ctrl-C stops)"
+    )
+    serve(host="127.0.0.1", port=port, workers=1)
 
 
 def _parse_date(value: str, option: str) -> date:
