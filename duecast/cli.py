@@ -377,6 +377,70 @@ def _evaluation_table(evaluation: dict) -> Table:
     return table
 
 
+# ---------------------------------------------------------------- batch scoring
+
+
+@app.command("score")
+def score_(
+    out: Annotated[Path, typer.Option(help="Parquet file to write the scores to.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Score as of YYYY-MM-DD (default: the serving date)."),
+    ] = None,
+) -> None:
+    """Score every open invoice with the champion: p_default, days late p10/p50/p90, loss."""
+    from features.export import write_table
+    from serving.batch import load_state, open_invoice_scores
+
+    settings = _settings()
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    with _user_errors():
+        state = load_state(settings, as_of=day)
+        scores = open_invoice_scores(state)
+        path = write_table(scores, out)
+    console.print(
+        f"as of {state.as_of}, model version {state.bundle.model_version}: "
+        f"{len(scores):,} open invoices, open {scores['open_amount'].sum():,.2f}, "
+        f"expected loss {scores['expected_loss'].sum():,.2f} -> {path}",
+        highlight=False,
+    )
+
+
+@app.command("worklist")
+def worklist_(
+    top: Annotated[int, typer.Option(min=1, help="Customers to show.")] = 20,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Worklist of YYYY-MM-DD (default: the serving date)."),
+    ] = None,
+) -> None:
+    """Print today's collections worklist: who to remind, call or escalate, and why."""
+    from serving.batch import load_state
+    from serving.scoring import worklist_page
+
+    settings = _settings()
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    with _user_errors():
+        page = worklist_page(load_state(settings, as_of=day), limit=top)
+    table = Table(
+        title=f"Worklist {page.as_of}: {page.count} of {page.total} customers "
+        f"(capacity {page.capacity}, model {page.model_version})"
+    )
+    for column in ("#", "customer", "grade", "next action", "overdue", "priority", "why"):
+        table.add_column(column, justify="right" if column in ("overdue", "priority") else "left")
+    for item in page.data:
+        table.add_row(
+            str(item.rank),
+            f"{item.customer_id} {item.name or ''}".strip(),
+            item.risk_grade,
+            item.next_action,
+            f"{item.overdue_amount:,.2f}",
+            f"{item.priority:,.2f}",
+            escape(item.reasons[0] if item.reasons else ""),
+        )
+    console.print(table)
+
+
 # ---------------------------------------------------------------- serving
 
 

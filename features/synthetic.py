@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -590,16 +589,16 @@ def write_ledger(
     for name, frame in frames.items():
         table = _arrow_table(name, frame)
         path = out_dir / f"{name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{fmt}", dir=out_dir)
-        os.close(fd)
+        # Not mkstemp: its 0600 mode would survive the rename; this file honours the umask.
+        tmp = out_dir / f".{name}.{os.getpid()}.tmp"
         try:
             if fmt == "csv":
-                pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="needed"))
+                pacsv.write_csv(table, str(tmp), pacsv.WriteOptions(quoting_style="needed"))
             else:
-                pq.write_table(table, tmp)
+                pq.write_table(table, str(tmp))
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         paths[name] = path
     return paths
