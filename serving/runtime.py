@@ -3,7 +3,10 @@
 Requests read `Runtime.current()`, which
 
 - applies change-log rows written by any worker since the last request (one indexed
-  read when nothing changed; the named customers are reloaded otherwise);
+  read when nothing changed; the named customers are reloaded otherwise). The request
+  that finds new rows waits for them; requests arriving meanwhile are served from the
+  state as it is (at most one refresh behind), and write routes catch up before they
+  answer, so a client sees its own writes on its next request;
 - starts a background rebuild when a new model was promoted through any worker, or the
   day changed (unless the serving date is pinned); the old state keeps serving until the
   new one is complete, then one reference is swapped, so no request is dropped or sees
@@ -86,14 +89,25 @@ class Runtime:
         ):
             self._start_rebuild("a new day")
         if state.pending(self._watcher.latest()):
-            async with self._sync_lock:
-                state = self.state
-                assert state is not None
-                if state.pending(self._watcher.latest()):
-                    model_changed = await run_in_threadpool(state.sync, self.engine)
-                    if model_changed and not self._rebuilding():
-                        self._start_rebuild("a new model")
+            if self._sync_lock.locked():
+                # Another request is applying these changes (a few hundred ms per
+                # customer): serve the state as it is rather than queue behind it.
+                return state
+            await self.catch_up()
         return self.state  # type: ignore[return-value]
+
+    async def catch_up(self) -> None:
+        """Apply every change-log row written so far (waits for a sync in progress).
+
+        Write routes call it before answering, so the writer's next request is current.
+        """
+        async with self._sync_lock:
+            state = self.state
+            if state is None or not state.pending(self._watcher.latest()):
+                return
+            model_changed = await run_in_threadpool(state.sync, self.engine)
+            if model_changed and not self._rebuilding():
+                self._start_rebuild("a new model")
 
     def _rebuilding(self) -> bool:
         return self._rebuild is not None and not self._rebuild.done()

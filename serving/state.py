@@ -29,7 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from duecast.errors import UnknownEntityError
-from features.build import DEFAULT_TERMS_DAYS, build_open_invoice_rows, customer_state
+from features.build import DEFAULT_TERMS_DAYS, customer_state_and_open_rows
 from features.ledger import Ledger, load_ledger
 from features.online import new_invoice_features, state_records
 from serving.decisions.grades import assess_grade
@@ -255,13 +255,12 @@ def build_entries(
         The entries by customer id, and the typical amount used for customers without
         history (the median of the customers' usual invoice amounts, unless given).
     """
-    state = customer_state(ledger, as_of=as_of)
+    state, rows = customer_state_and_open_rows(ledger, as_of=as_of)
     records = state_records(state)
     if fallback_amount is None:
         usual = state["customer_median_invoice_amount"].dropna()
         fallback_amount = float(usual.median()) if len(usual) else _FALLBACK_TYPICAL_AMOUNT
     typical = _typical_scores(bundle, policy, records, as_of=as_of, fallback_amount=fallback_amount)
-    rows = build_open_invoice_rows(ledger, as_of=as_of)
     rows = rows[rows["customer_id"].astype("str").isin(records.keys())]
     X = bundle.matrix(rows) if len(rows) else np.empty((0, len(bundle.feature_columns)))
     scores = bundle.predict(X) if len(rows) else None

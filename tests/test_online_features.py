@@ -13,7 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.build import build_new_invoice_rows, customer_state, new_invoice_rows_from_state
+from features.build import (
+    build_new_invoice_rows,
+    build_open_invoice_rows,
+    customer_state,
+    customer_state_and_open_rows,
+    new_invoice_rows_from_state,
+)
 from features.ledger import Ledger, ledger_from_frames
 from features.online import new_invoice_features, state_records
 from features.spec import CATEGORICAL_COLUMNS, FEATURE_COLUMNS
@@ -141,3 +147,10 @@ def test_non_positive_amount_is_refused() -> None:
     record = next(iter(state_records(customer_state(_ledger(), as_of=AS_OF)).values()))
     with pytest.raises(ValueError, match="positive"):
         new_invoice_features(record, amount=0.0, as_of=AS_OF)
+
+
+def test_state_and_open_rows_in_one_pass_equal_the_two_builders() -> None:
+    ledger = _ledger()
+    state, rows = customer_state_and_open_rows(ledger, as_of=AS_OF)
+    pd.testing.assert_frame_equal(state, customer_state(ledger, as_of=AS_OF))
+    pd.testing.assert_frame_equal(rows, build_open_invoice_rows(ledger, as_of=AS_OF))

@@ -6,8 +6,9 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Header, Response
+from starlette.concurrency import run_in_threadpool
 
-from serving.deps import CollectorKey, EngineDep, SettingsDep
+from serving.deps import CollectorKey, EngineDep, RuntimeDep, SettingsDep
 from serving.schemas import ActionOut, ActionRequest
 from serving.scoring import action_out
 from serving.writes import record_action
@@ -32,11 +33,12 @@ def _render(values: dict[str, Any]) -> dict[str, Any]:
         409: {"description": "Idempotency-Key reused with another body"},
     },
 )
-def post_action(
+async def post_action(
     body: ActionRequest,
     response: Response,
     engine: EngineDep,
     settings: SettingsDep,
+    runtime: RuntimeDep,
     key: CollectorKey,
     idempotency_key: str | None = Header(default=None, min_length=1, max_length=255),
 ) -> ActionOut:
@@ -46,7 +48,8 @@ def post_action(
         # A pinned serving date (demo, historical data) is "today": log the action on it.
         now = dt.datetime.now(dt.UTC)
         values["at"] = dt.datetime.combine(settings.serve_as_of, now.time(), tzinfo=dt.UTC)
-    stored, created = record_action(
+    stored, created = await run_in_threadpool(
+        record_action,
         engine,
         values,
         request_body=body.model_dump(mode="json"),
@@ -54,6 +57,7 @@ def post_action(
         scope=f"actions:{key.key_id}",
         render=_render,
     )
+    await runtime.catch_up()
     if not created:
         response.status_code = 200
     return ActionOut.model_validate(stored)

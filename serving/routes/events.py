@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
-from serving.deps import AdminKey, EngineDep
+from serving.deps import AdminKey, EngineDep, RuntimeDep
 from serving.schemas import EventOut, InvoiceEventRequest, PaymentEventRequest
 from serving.writes import WriteResult, record_invoice, record_payment
 
@@ -39,11 +40,16 @@ def _out(result: WriteResult, day: dt.date, response: Response) -> EventOut:
     summary="A new or changed invoice",
     responses=_RESPONSES,
 )
-def invoice_event(
-    body: InvoiceEventRequest, response: Response, engine: EngineDep, _key: AdminKey
+async def invoice_event(
+    body: InvoiceEventRequest,
+    response: Response,
+    engine: EngineDep,
+    runtime: RuntimeDep,
+    _key: AdminKey,
 ) -> EventOut:
     """Store the invoice; the customer's next score includes it (from the day after issue)."""
-    result = record_invoice(engine, body.model_dump())
+    result = await run_in_threadpool(record_invoice, engine, body.model_dump())
+    await runtime.catch_up()
     return _out(result, body.issue_date, response)
 
 
@@ -54,9 +60,14 @@ def invoice_event(
     summary="A payment",
     responses=_RESPONSES,
 )
-def payment_event(
-    body: PaymentEventRequest, response: Response, engine: EngineDep, _key: AdminKey
+async def payment_event(
+    body: PaymentEventRequest,
+    response: Response,
+    engine: EngineDep,
+    runtime: RuntimeDep,
+    _key: AdminKey,
 ) -> EventOut:
     """Store the payment; the customer's next score includes it (from the day after)."""
-    result = record_payment(engine, body.model_dump())
+    result = await run_in_threadpool(record_payment, engine, body.model_dump())
+    await runtime.catch_up()
     return _out(result, body.payment_date, response)
