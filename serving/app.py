@@ -60,7 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging()
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            # Every line carries the request id, so one request's lines can be joined.
             handler.addFilter(RequestIdFilter())
+            if getattr(handler, "_duecast", False):
+                handler.setFormatter(logging.Formatter("[%(request_id)s] %(name)s: %(message)s"))
     app = FastAPI(
         title="duecast",
         description=_DESCRIPTION,
