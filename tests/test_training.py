@@ -180,3 +180,17 @@ def _as_of(outcome: TrainOutcome):
     import datetime as dt
 
     return dt.date.fromisoformat(outcome.evaluation["as_of"])
+
+
+def test_rolling_origin_moves_the_test_period_back(
+    trained: tuple[Settings, TrainOutcome], table: pd.DataFrame
+) -> None:
+    from training.backtest import rolling_origin
+
+    settings, outcome = trained
+    quick = settings.model_copy(update={"train_max_rounds": 20})  # periods, not quality
+    folds = rolling_origin(table, as_of=_as_of(outcome), settings=quick, origins=2)
+    assert [f["origin"] for f in folds] == [0, 1]
+    assert folds[0]["test_period"] == outcome.evaluation["test_period"]
+    assert folds[1]["test_period"][1] <= folds[0]["test_period"][0]
+    assert all(f["roc_auc"] is not None and f["mae"] is not None for f in folds)
