@@ -5,7 +5,7 @@ else (calibrator, categories, metrics, thresholds, metadata) in one joblib file,
 readable `metadata.json`:
 
     <dir>/bundle.joblib         metadata, calibrator, categories, metrics, thresholds
-    <dir>/metadata.json         the same metadata for people (not read back)
+    <dir>/metadata.json         the same metadata and the feature spec, for people (not read back)
     <dir>/default.txt           default classifier (absent when the data had no defaults)
     <dir>/days_late_<key>.txt   days-late models: mean, p10, p50, p90
 
@@ -35,7 +35,7 @@ import pandas as pd
 from scipy.special import expit
 
 from duecast.errors import ModelNotFoundError
-from features.spec import FEATURE_SET_VERSION, FeatureSpecError
+from features.spec import FEATURE_SET_VERSION, FeatureSpecError, spec_as_records
 
 __all__ = [
     "DAYS_LATE_KEYS",
@@ -264,7 +264,9 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
         for key, model in bundle.days_late_models.items():
             model.save_model(str(tmp / f"days_late_{key}.txt"))
         joblib.dump({**meta, "calibrator": bundle.calibrator}, tmp / _BUNDLE_FILE)
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        # The readable copy also carries the feature spec (descriptions, dtypes, units).
+        readable = {**meta, "feature_spec": spec_as_records()}
+        (tmp / "metadata.json").write_text(json.dumps(readable, indent=2, default=str) + "\n")
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}-old-{os.getpid()}")
