@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -132,6 +133,61 @@ async def _order_load(
     return np.array(latencies), errors, seconds
 
 
+async def _raw_order_load(
+    port: int, key: str, customers: list[str], connections: int, seconds: float, warmup: float
+) -> tuple[np.ndarray, int, float]:
+    """The same closed loop on bare asyncio streams (HTTP/1.1 keep-alive, no client library).
+
+    httpx's async pool costs more CPU per request than the server's order decision on
+    this 2-core machine (measured: /healthz at 16 connections, ~90 req/s through httpx
+    against ~2,000 req/s through this client), so by default the bench measures the
+    server with this minimal client; `--client httpx` measures through httpx.
+    """
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop = measure_from + seconds
+
+    async def worker(seed: int) -> None:
+        nonlocal errors
+        rng = random.Random(seed)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while (now := time.perf_counter()) < stop:
+                body = json.dumps(
+                    {
+                        "customer_id": rng.choice(customers),
+                        "amount": round(rng.uniform(100, 20_000), 2),
+                    }
+                ).encode()
+                writer.write(
+                    b"POST /v1/orders/decision HTTP/1.1\r\nHost: bench\r\n"
+                    + f"X-API-Key: {key}\r\nContent-Type: application/json\r\n".encode()
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                done = time.perf_counter()
+                if now >= measure_from:
+                    latencies.append(done - now)
+                    if status != 200:
+                        errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker(k) for k in range(connections)))
+    return np.array(latencies), errors, seconds
+
+
 def _worklist_latency(base: str, key: str, requests: int) -> np.ndarray:
     out = []
     with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=10) as client:
@@ -152,6 +208,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--client",
+        choices=["raw", "httpx", "both"],
+        default="both",
+        help="load generator: bare asyncio streams, httpx.AsyncClient, or one run of each",
+    )
     args = parser.parse_args()
 
     tmp = None if args.work else tempfile.TemporaryDirectory()
@@ -185,9 +247,15 @@ def main() -> int:
             flush=True,
         )
         wl = _worklist_latency(base, key, 105)
-        lat, errors, seconds = asyncio.run(
-            _order_load(base, key, customers, args.connections, args.seconds, args.warmup)
-        )
+        runs = {}
+        if args.client in ("httpx", "both"):
+            runs["httpx"] = asyncio.run(
+                _order_load(base, key, customers, args.connections, args.seconds, args.warmup)
+            )
+        if args.client in ("raw", "both"):
+            runs["raw"] = asyncio.run(
+                _raw_order_load(port, key, customers, args.connections, args.seconds, args.warmup)
+            )
     finally:
         server.terminate()
         try:
@@ -196,27 +264,28 @@ def main() -> int:
             server.kill()
         log.close()
 
-    rps = len(lat) / seconds
-    p50, p99 = (float(np.percentile(lat, q)) * 1e3 for q in (50, 99))
+    ok = True
+    all_errors = 0
+    for client, (lat, errors, seconds) in runs.items():
+        rps = len(lat) / seconds
+        p50, p99 = (float(np.percentile(lat, q)) * 1e3 for q in (50, 99))
+        print(
+            f"order decisions through {client}: {len(lat):,} in {seconds:.0f} s at "
+            f"{args.connections} connections, {errors} errors, {rps:,.0f} requests/s "
+            "(target >= 1,000)"
+        )
+        ok &= report(f"order decision p50 (ms, {client})", p50, 10, "ms")
+        ok &= report(f"order decision p99 (ms, {client})", p99, 10, "ms")
+        # report() checks value <= target: the inverse turns the throughput floor around.
+        ok &= report(f"ms per order decision (1/rps, {client})", 1e3 / rps, 1.0, "ms")
+        all_errors += errors
     w50, w99 = (float(np.percentile(wl, q)) * 1e3 for q in (50, 99))
-    print(
-        f"order decisions: {len(lat):,} in {seconds:.0f} s at {args.connections} connections, "
-        f"{errors} errors"
-    )
-    ok = all(
-        [
-            report("order decision p50 (ms)", p50, 10, "ms"),
-            report("order decision p99 (ms)", p99, 10, "ms"),
-            # report() checks value <= target: compare the inverse for a throughput floor.
-            report("order decision ms per request (1/rps)", 1e3 / rps, 1.0, "ms"),
-            report("worklist page of 50 p50 (ms)", w50, 100, "ms"),
-            report("worklist page of 50 p99 (ms)", w99, 100, "ms"),
-        ]
-    )
-    print(f"order decision throughput: {rps:,.0f} requests/s (target >= 1,000)")
+    ok &= report("worklist page of 50 p50 (ms)", w50, 100, "ms")
+    ok &= report("worklist page of 50 p99 (ms)", w99, 100, "ms")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if tmp is not None:
         tmp.cleanup()
-    return 0 if ok and errors == 0 else 1
+    return 0 if ok and all_errors == 0 else 1
 
 
 if __name__ == "__main__":
