@@ -15,6 +15,7 @@ dates, the usual ERP feed, count at once).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import math
@@ -390,11 +391,13 @@ class ServingState:
         fresh = self.entries_at(engine, ids, self.as_of)
         with self._lock:
             for cid in ids:
-                if cid in fresh:
-                    self.entries[cid] = fresh[cid]
-                else:
+                old = self.entries.get(cid)
+                new = fresh.get(cid)
+                if new is None:
                     self.entries.pop(cid, None)
-            self._ranked = None
+                else:
+                    self.entries[cid] = new
+                self._rerank(old.item if old else None, new.item if new else None)
         logger.debug("Refreshed %d customer(s)", len(ids))
 
     def pending(self, latest: int) -> bool:
@@ -415,6 +418,24 @@ class ServingState:
         self.refresh(engine, {c.customer_id for c in changes if c.customer_id})
         self.seq = max(self.seq, changes[-1].seq)
         return any(c.customer_id is None for c in changes)
+
+    def _rerank(self, old: WorklistItem | None, new: WorklistItem | None) -> None:
+        """Move one customer's item in the cached ranking (no full sort per event)."""
+        if self._ranked is None:
+            return
+        work, waiting = (list(part) for part in self._ranked)
+        if old is not None:
+            part = work if old.next_action in WORK_ACTIONS else waiting
+            at = bisect.bisect_left(part, _rank_key(old), key=_rank_key)
+            if at >= len(part) or part[at].customer_id != old.customer_id:
+                self._ranked = None  # not where expected: rank from scratch next read
+                return
+            part.pop(at)
+        if new is not None:
+            part = work if new.next_action in WORK_ACTIONS else waiting
+            bisect.insort(part, new, key=_rank_key)
+        # A new pair of lists: a reader holding the old pair keeps a consistent page.
+        self._ranked = (work, waiting)
 
     def ranked(self) -> tuple[list[WorklistItem], list[WorklistItem]]:
         """(customers needing work today, customers waiting), each by priority."""

@@ -85,6 +85,7 @@ def test_served_features_equal_the_feature_module_before_and_after_events(
     a, b = clients
     keys = _keys(api_template)
     _assert_state_matches_store(a)
+    _assert_ranking_matches(a, api_template)  # also caches the ranking, moved per event below
     before = _served_order(a, keys, 3000.0)
     assert before == pytest.approx(_expected_order(a, 3000.0), rel=0, abs=0)
 
@@ -118,6 +119,8 @@ def test_served_features_equal_the_feature_module_before_and_after_events(
     assert _served_order(b, keys, 3000.0) == after
     _assert_state_matches_store(a)
     _assert_state_matches_store(b)
+    _assert_ranking_matches(a, api_template)
+    _assert_ranking_matches(b, api_template)
 
 
 def test_an_action_logged_on_one_worker_shows_on_the_other(
@@ -148,10 +151,7 @@ def test_reload_on_one_worker_reaches_the_other(api_template: ApiTemplate, tmp_p
         assert b.get("/v1/model", headers=keys).json()["model_version"] == "7"
 
 
-def test_worklist_ranking_equals_rank_worklist_over_everything(
-    clients: tuple[TestClient, TestClient], api_template: ApiTemplate
-) -> None:
-    a, _ = clients
+def _assert_ranking_matches(a: TestClient, api_template: ApiTemplate) -> None:
     state = a.app.state.runtime.state  # type: ignore[attr-defined]
     invoices = [inv for e in state.entries.values() for inv in e.invoices]
     actions = [act for e in state.entries.values() for act in e.actions]
@@ -170,3 +170,10 @@ def test_worklist_ranking_equals_rank_worklist_over_everything(
     assert [it["customer_id"] for it in served] == [
         it.customer_id for it in (*expected.items, *expected.overflow)
     ]
+
+
+def test_worklist_ranking_equals_rank_worklist_over_everything(
+    clients: tuple[TestClient, TestClient], api_template: ApiTemplate
+) -> None:
+    a, _ = clients
+    _assert_ranking_matches(a, api_template)
