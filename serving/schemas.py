@@ -39,6 +39,8 @@ __all__ = [
 Id = Field(min_length=1, max_length=64)
 # Largest batch of invoices scored in one request.
 MAX_SCORE_BATCH = 1000
+# Largest amount accepted (the store keeps 18 digits with 2 decimals).
+MAX_AMOUNT = 1e15
 
 
 def _example(example: dict) -> ConfigDict:
@@ -69,7 +71,9 @@ class OrderDecisionRequest(BaseModel):
         {"customer_id": "C00001", "amount": 2500.0, "currency": "EUR", "order_date": "2026-03-02"}
     )
     customer_id: str = Id
-    amount: float = Field(gt=0, allow_inf_nan=False, description="Order amount, positive.")
+    amount: float = Field(
+        gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Order amount, positive."
+    )
     currency: str | None = Field(
         default=None, min_length=3, max_length=3, description="Must match the customer's."
     )
@@ -219,7 +223,7 @@ class NewInvoice(BaseModel):
 
     model_config = _example({"customer_id": "C00001", "amount": 1500.0, "invoice_id": "Q-17"})
     customer_id: str = Id
-    amount: float = Field(gt=0, allow_inf_nan=False)
+    amount: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)
     invoice_id: str | None = Field(default=None, max_length=64)
     issue_date: dt.date | None = None
     payment_terms_days: int | None = Field(default=None, ge=0, le=365)
@@ -359,7 +363,7 @@ class ActionRequest(BaseModel):
     kind: Literal[ACTION_KINDS]  # type: ignore[valid-type]
     at: dt.datetime | None = Field(default=None, description="Default: now.")
     promised_date: dt.date | None = None
-    promised_amount: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    promised_amount: float | None = Field(default=None, gt=0, le=MAX_AMOUNT, allow_inf_nan=False)
     author: str | None = Field(default=None, max_length=255)
     text: str | None = Field(default=None, max_length=4000)
 
@@ -389,7 +393,7 @@ class InvoiceEventRequest(BaseModel):
     customer_id: str = Id
     issue_date: dt.date
     due_date: dt.date
-    amount: float = Field(gt=0, allow_inf_nan=False)
+    amount: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     disputed: bool = False
     dispute_date: dt.date | None = None
@@ -418,7 +422,7 @@ class PaymentEventRequest(BaseModel):
     invoice_id: str = Id
     customer_id: str | None = Field(default=None, max_length=64)
     payment_date: dt.date
-    amount: float = Field(gt=0, allow_inf_nan=False)
+    amount: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)
 
 
 class EventOut(BaseModel):

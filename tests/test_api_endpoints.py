@@ -17,8 +17,19 @@ from tests.api_support import AS_OF, ApiTemplate, settings_for
 from training.bundle import load_bundle, save_bundle
 
 
+@pytest.fixture(scope="module")
+def client(
+    api_template: ApiTemplate, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """One app for the tests that write nothing (bad input is refused before any write)."""
+    settings = settings_for(api_template, tmp_path_factory.mktemp("endpoints"))
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
 @pytest.fixture
-def client(api_template: ApiTemplate, tmp_path: Path) -> Iterator[TestClient]:
+def fresh_client(api_template: ApiTemplate, tmp_path: Path) -> Iterator[TestClient]:
+    """An app on its own copy of the store, for tests that write."""
     with TestClient(create_app(settings_for(api_template, tmp_path))) as c:
         yield c
 
@@ -158,6 +169,9 @@ def test_a_huge_order_is_declined(client: TestClient, api_template: ApiTemplate)
         ({"customer_id": "nobody", "amount": 10.0}, 404, "unknown customer"),
         ({"customer_id": "C00001", "amount": -5.0}, 422, "greater than 0"),
         ({"customer_id": "C00001", "amount": 0}, 422, "greater than 0"),
+        ({"customer_id": "C00001", "amount": 1e300}, 422, "less than or equal"),
+        ({"customer_id": "C00001", "amount": 1.0, "order_date": "1900-01-01"}, 404, "unknown"),
+        ({"customer_id": "x" * 65, "amount": 1.0}, 422, "at most 64"),
         ({"customer_id": "C00001", "amount": "lots"}, 422, "number"),
         ({"customer_id": "C00001"}, 422, "amount"),
         ({"customer_id": "", "amount": 1.0}, 422, "customer_id"),
@@ -281,8 +295,9 @@ def test_worklist_is_ranked_by_priority(client: TestClient, api_template: ApiTem
 
 
 def test_action_is_stored_once_per_idempotency_key_and_shown(
-    client: TestClient, api_template: ApiTemplate
+    fresh_client: TestClient, api_template: ApiTemplate
 ) -> None:
+    client = fresh_client
     keys = _h(api_template, "collector")
     invoices = api_template.ledger.invoices
     disputed = set(invoices.loc[invoices["disputed"], "customer_id"])
@@ -371,8 +386,9 @@ def test_worklist_page(client: TestClient, api_template: ApiTemplate) -> None:
 
 
 def test_invoice_and_payment_events_are_idempotent(
-    client: TestClient, api_template: ApiTemplate
+    fresh_client: TestClient, api_template: ApiTemplate
 ) -> None:
+    client = fresh_client
     keys = _h(api_template)
     invoice = {
         "invoice_id": "INV-E1",
