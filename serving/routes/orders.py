@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.deps import EngineDep, ScorerKey, StateDep
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
 )
 async def order_decision(
     body: OrderDecisionRequest, state: StateDep, engine: EngineDep, _key: ScorerKey
-) -> OrderDecisionOut:
+) -> Response:
     """Decision, reasons, grade, P(default), expected days late, limit and exposure.
 
     Runs on the event loop from cached state (no thread hop, no database) unless the
@@ -37,5 +37,9 @@ async def order_decision(
         "currency": body.currency,
     }
     if body.order_date is None or body.order_date == state.as_of:
-        return decide_order(state, engine, **kwargs)  # type: ignore[arg-type]
-    return await run_in_threadpool(decide_order, state, engine, **kwargs)
+        decided = decide_order(state, engine, **kwargs)  # type: ignore[arg-type]
+    else:
+        decided = await run_in_threadpool(decide_order, state, engine, **kwargs)
+    # Serialised here: FastAPI would validate the model again before encoding it, a
+    # measurable share of this endpoint's time. The response_model still documents it.
+    return Response(decided.model_dump_json(), media_type="application/json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from serving.deps import CollectorKey, StateDep
 from serving.schemas import WorklistOut
@@ -30,9 +30,9 @@ async def get_worklist(
     include_waiting: bool = Query(
         default=False, description="Also customers with nothing to do today."
     ),
-) -> WorklistOut:
+) -> Response:
     """Customers ranked by priority with next action, reasons and last action."""
-    return worklist_page(
+    page = worklist_page(
         state,
         limit=limit,
         offset=offset,
@@ -40,3 +40,5 @@ async def get_worklist(
         collector=collector,
         include_waiting=include_waiting,
     )
+    # Serialised here, not validated again by FastAPI (see routes/orders.py).
+    return Response(page.model_dump_json(), media_type="application/json")
