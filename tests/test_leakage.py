@@ -85,11 +85,21 @@ def _future_changes(data: st.DataObject, spec: LedgerSpec, cut: int) -> LedgerSp
     )
 
 
+def _cut_day(data: st.DataObject, spec: LedgerSpec) -> int:
+    """Any day, or often a day with an event: leaks hide at events dated on the snapshot."""
+    event_days = sorted(
+        {inv[2] for inv in spec.invoices}
+        | {inv[5] for inv in spec.invoices if inv[5] is not None}
+        | {p[1] for p in spec.payments}
+        | {a[1] for a in spec.adjustments}
+    )
+    return data.draw(st.one_of(st.integers(0, 160), st.sampled_from(event_days)))
+
+
 @SETTINGS
-@given(spec=ledger_specs(consistent=False), cut=st.integers(0, 160), data=st.data())
-def test_future_events_never_change_past_rows(
-    spec: LedgerSpec, cut: int, data: st.DataObject
-) -> None:
+@given(spec=ledger_specs(consistent=False), data=st.data())
+def test_future_events_never_change_past_rows(spec: LedgerSpec, data: st.DataObject) -> None:
+    cut = _cut_day(data, spec)
     changed = _future_changes(data, spec, cut)
     before = build_training_table(spec.ledger(), as_of=AS_OF, snapshot_every_days=9)
     after = build_training_table(changed.ledger(), as_of=AS_OF, snapshot_every_days=9)
