@@ -88,7 +88,12 @@ class Runtime:
             and not self._rebuilding()
         ):
             self._start_rebuild("a new day")
-        if state.pending(self._watcher.latest()):
+        try:
+            latest = self._watcher.latest()
+        except Exception as exc:  # the database is down: answer from memory, /readyz says so
+            logger.warning("Change log unreadable, serving the state as it is: %s", exc)
+            return state
+        if state.pending(latest):
             if self._sync_lock.locked():
                 # Another request is applying these changes (a few hundred ms per
                 # customer): serve the state as it is rather than queue behind it.

@@ -493,3 +493,20 @@ def test_payment_of_another_customers_invoice_is_refused(
         headers=_h(api_template),
     )
     assert response.status_code == 422 and "belongs to" in response.json()["detail"]
+
+
+def test_orders_are_answered_from_memory_while_the_database_is_down(
+    fresh_client: TestClient, api_template: ApiTemplate
+) -> None:
+    runtime = fresh_client.app.state.runtime  # type: ignore[attr-defined]
+
+    def down() -> int:
+        raise OSError("database unreachable")
+
+    runtime._watcher.latest = down
+    order = fresh_client.post(
+        "/v1/orders/decision",
+        json={"customer_id": "C00001", "amount": 10.0},
+        headers=_h(api_template),
+    )
+    assert order.status_code == 200
