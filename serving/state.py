@@ -281,7 +281,7 @@ def build_entries(
     rows = rows[rows["customer_id"].astype("str").isin(records.keys())]
     X = bundle.matrix(rows) if len(rows) else np.empty((0, len(bundle.feature_columns)))
     scores = bundle.predict(X) if len(rows) else None
-    invoices, issue, amounts = _open_invoices(rows, scores) if scores else ([], [], [])
+    invoices, issue, amounts = _open_invoices(rows, scores) if scores is not None else ([], [], [])
     positions: dict[str, list[int]] = defaultdict(list)
     for k, inv in enumerate(invoices):
         positions[inv.customer_id].append(k)
