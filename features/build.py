@@ -263,17 +263,24 @@ def build_training_table(
     )
     local, snap = snapshot_dates(sub["issue_date"], limit, snapshot_every_days)
     positions = mature[local]
+    # The final order (snapshot date, then invoice id) is set on the index arrays up
+    # front: sorting the wide table at the end would copy all of it once more.
+    id_rank = np.empty(len(inv), dtype=np.int64)
+    id_rank[inv["invoice_id"].argsort(kind="stable").to_numpy()] = np.arange(len(inv))
+    order = np.lexsort((id_rank[positions], snap))
+    positions, snap = positions[order], snap[order]
     rows = _invoice_rows(ctx, positions, snap)
+    # Customer features once per (customer, snapshot date), then spread to the rows by
+    # position (a merge would copy both sides into a new frame).
+    pair = rows.groupby(["cust", "snapshot_date"], sort=False).ngroup().to_numpy()
     keys = rows[["cust", "snapshot_date"]].drop_duplicates()
     cust_features = _customer_features(ctx, keys)
-    cust_features[["cust", "snapshot_date"]] = keys
-    rows = rows.merge(cust_features, on=["cust", "snapshot_date"], how="left", sort=False)
+    for column in CUSTOMER_FEATURE_COLUMNS:
+        rows[column] = cust_features[column].array.take(pair)
     table = _with_invoice_features(rows)
     table["days_late"] = labels["days_late"].to_numpy()[positions]
     table["default"] = labels["default"].to_numpy()[positions]
     table["settled_date"] = labels["settled_date"].to_numpy()[positions]
-    table = table.sort_values(["snapshot_date", "invoice_id"], kind="stable")
-    table = table.reset_index(drop=True)
     logger.info(
         "Training table as of %s: %d rows from %d mature invoices",
         ctx.as_of.date(),
