@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from duecast.cli import app
-from duecast.config import Settings
+from duecast.config import Settings, get_settings
 from features.build import BASE_COLUMNS, KEY_COLUMNS, LABEL_COLUMNS, build_training_table
 from features.export import write_table
 from features.ledger import last_event_day, load_ledger
@@ -36,9 +36,20 @@ def imported(ledger_dir: Path, settings: Settings) -> Settings:
     return settings
 
 
+@pytest.fixture
+def imported_anywhere(ledger_dir: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The ledger imported into SQLite, and into PostgreSQL (dates come back differently)."""
+    monkeypatch.setenv("DUECAST_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["import", str(ledger_dir)])
+    assert result.exit_code == 0, result.output
+    return get_settings()
+
+
 def test_features_writes_the_training_table_of_the_store(
-    imported: Settings, tmp_path: Path
+    imported_anywhere: Settings, tmp_path: Path
 ) -> None:
+    imported = imported_anywhere
     out = tmp_path / "tables" / "train.parquet"
     result = runner.invoke(app, ["features", "--out", str(out)])
     assert result.exit_code == 0, result.output
