@@ -42,7 +42,8 @@ __all__ = [
 FeatureDtype = Literal["float", "int", "bool", "category"]
 
 # Bump when a definition below changes: models trained on another version are refused.
-FEATURE_SET_VERSION = "1"
+# 2: a write-off booked on an already settled invoice no longer counts as a default.
+FEATURE_SET_VERSION = "2"
 # A customer's past invoice counts as a default once it is this many days past due
 # unpaid, or written off (a feature definition, independent of the label horizon).
 DEFAULT_AFTER_DAYS = 90
