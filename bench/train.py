@@ -10,7 +10,7 @@ The ledger is generated once and written as Parquet; a child process reads it, b
 the table (timed separately, see bench/features.py) and trains; the child is measured
 as a whole, so its peak memory includes the ledger and the table.
 
-    python bench/train.py [--customers 10000] [--years 3] [--snapshot-every DAYS]
+    python bench/train.py [--customers 10000] [--years 3] [--snapshot-every DAYS] [--threads N]
 """
 
 from __future__ import annotations
@@ -82,6 +82,13 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--snapshot-every", type=int, default=None, metavar="DAYS")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="LightGBM threads (DUECAST_TRAIN_THREADS); 1 is faster on a busy shared machine, "
+        "where OpenMP threads spin waiting for each other",
+    )
     parser.add_argument("--child", type=Path, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -103,7 +110,8 @@ def main() -> int:
         command = [sys.executable, __file__, "--child", str(data), str(result)]
         if args.snapshot_every is not None:
             command += ["--snapshot-every", str(args.snapshot_every)]
-        measured = run_measured(command)
+        env = {} if args.threads is None else {"DUECAST_TRAIN_THREADS": str(args.threads)}
+        measured = run_measured(command, env=env)
         figures = json.loads(result.read_text())
     print(
         f"table: {figures['rows']:,} rows ({figures['invoices']:,} invoices with a known outcome) "
