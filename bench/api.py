@@ -45,7 +45,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _prepare(work: Path, customers: int, years: float, env: dict[str, str]) -> None:
+def _prepare(work: Path, customers: int, years: float, env: dict[str, str], models: Path) -> None:
     data, db = work / "data", work / "home" / "duecast.db"
     if not db.exists():
         print(f"generate + import {customers:,} customers, {years:g} years ...", flush=True)
@@ -68,7 +68,7 @@ def _prepare(work: Path, customers: int, years: float, env: dict[str, str]) -> N
         )
         imp = run_measured([duecast_bin(), "import", str(data)], env)
         print(f"  generate {gen.seconds:.0f} s, import {imp.seconds:.0f} s", flush=True)
-    if not (work / "models" / "champion").exists():
+    if not (models / "champion").exists():
         print("train + promote ...", flush=True)
         tr = run_measured([duecast_bin(), "train", "--as-of", AS_OF], env)
         pr = run_measured([duecast_bin(), "promote", "--force"], env)
@@ -202,6 +202,12 @@ def _worklist_latency(base: str, key: str, requests: int) -> np.ndarray:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, help="folder to keep store and models in")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        help="serve the champion bundle in this folder (default: DIR/models, trained once "
+        "with `duecast train` + `duecast promote` when absent)",
+    )
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=2)
@@ -218,12 +224,13 @@ def main() -> int:
 
     tmp = None if args.work else tempfile.TemporaryDirectory()
     work = args.work or Path(tmp.name)  # type: ignore[union-attr]
+    models = args.models_dir or work / "models"
     env = {
         "DUECAST_HOME": str(work / "home"),
-        "DUECAST_MODELS_DIR": str(work / "models"),
+        "DUECAST_MODELS_DIR": str(models),
         "DUECAST_SERVE_AS_OF": AS_OF,
     }
-    _prepare(work, args.customers, args.years, env)
+    _prepare(work, args.customers, args.years, env, models)
     key = _admin_key(env)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
