@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     train_early_stopping_rounds: int = Field(
         default=50, ge=1, description="Rounds without improvement on validation before stopping."
     )
+    train_max_rows: int = Field(
+        default=400_000,
+        ge=1_000,
+        description="Training rows the models learn from at most; a larger training period "
+        "is sampled (seeded, within the period): more rows barely change the models but cost "
+        "time linearly.",
+    )
     train_threads: int = Field(
         default=0, ge=0, description="LightGBM threads (0 = LightGBM's default, all cores)."
     )

@@ -133,3 +133,14 @@ def test_promotion_rules(
     assert len(problems) == len(refused)
     for problem, word in zip(problems, refused, strict=True):
         assert word in problem
+
+
+def test_large_training_periods_are_sampled_reproducibly() -> None:
+    from training.backtest import _sample
+
+    mask = np.zeros(1000, dtype=bool)
+    mask[100:900] = True
+    rows = _sample(mask, 300, seed=3)
+    assert len(rows) == 300 and mask[rows].all() and np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(rows, _sample(mask, 300, seed=3))
+    np.testing.assert_array_equal(_sample(mask, 5000, seed=3), np.flatnonzero(mask))

@@ -147,6 +147,16 @@ def score_on_test(
     return model_blocks(test, bundle.predict(test.X))
 
 
+def _sample(mask: np.ndarray, limit: int, *, seed: int) -> np.ndarray:
+    """Row positions of `mask`, a seeded random subset (in table order) beyond `limit`."""
+    rows = np.flatnonzero(mask)
+    if len(rows) <= limit:
+        return rows
+    logger.info("Training period has %d rows: the models learn from %d of them", len(rows), limit)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(rows, size=limit, replace=False))
+
+
 def _step(progress: Progress | None, stage: str, done: int, total: int) -> None:
     if progress is not None:
         progress(stage, done, total)
@@ -186,11 +196,12 @@ def run_backtest(
     )
     check = check_history(table, folds, settings)
     config = train_config(settings)
-    X_tr, X_va = X[folds.train], X[folds.valid]
+    train_rows = _sample(folds.train, settings.train_max_rows, seed=config.seed)
+    X_tr, X_va = X[train_rows], X[folds.valid]
     default = table["default"].to_numpy(dtype="int64")
     days = table["days_late"].to_numpy(dtype="float64")
-    y_tr, y_va = default[folds.train], default[folds.valid]
-    d_tr, d_va = days[folds.train], days[folds.valid]
+    y_tr, y_va = default[train_rows], default[folds.valid]
+    d_tr, d_va = days[train_rows], days[folds.valid]
     test = test_set(table, X, folds.test)
     _step(on_progress, stage, 1, total)
 
@@ -272,6 +283,7 @@ def run_backtest(
         "snapshot_every_days": settings.training_snapshot_every_days,
         "valid_days": settings.backtest_valid_days,
         "test_days": settings.backtest_test_days,
+        "train_rows_used": len(train_rows),
         "default_class_weight": round(default_class_weight(y_tr), 4),
         "calibration": evaluation["calibration"],
         "trees": {k: m.num_trees() for k, m in days_models.items()}
