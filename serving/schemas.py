@@ -453,7 +453,7 @@ class ModelOut(BaseModel):
             "model_version": "3",
             "trained_at": "2026-03-01T22:10:00+00:00",
             "as_of": "2026-03-01",
-            "feature_set_version": "1",
+            "feature_set_version": "2",
             "horizon_days": 90,
             "default_model": True,
             "default_unavailable_reason": None,
