@@ -16,10 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.spec import FEATURE_SPEC
+from training.bundle import Bundle
 
-__all__ = ["Reason", "explain", "sentence"]
+__all__ = ["TOP_REASONS", "Reason", "explain", "feature_values", "sentence"]
 
 _SPEC = {f.name: f for f in FEATURE_SPEC}
+# Model reasons given per score.
+TOP_REASONS = 3
 # Contributions smaller than this (log-odds or days) do not make a reason.
 _MIN_CONTRIBUTION = 1e-3
 
@@ -194,12 +197,24 @@ def sentence(feature: str, values: Mapping[str, object]) -> str:
     return f"{description}: {value}"
 
 
+def feature_values(bundle: Bundle, x: np.ndarray) -> dict[str, object]:
+    """Feature values by name of one model row (categorical codes back to their values)."""
+    values: dict[str, object] = {}
+    for j, name in enumerate(bundle.feature_columns):
+        v = float(x[j])
+        if name in bundle.categories:
+            values[name] = None if math.isnan(v) else bundle.categories[name][int(v)]
+        else:
+            values[name] = v
+    return values
+
+
 def explain(
     contributions: np.ndarray,
     values: Mapping[str, object],
     *,
     feature_columns: Sequence[str],
-    top: int = 3,
+    top: int = TOP_REASONS,
 ) -> list[Reason]:
     """The `top` largest contributions of one score as reasons, largest first.
 

@@ -20,7 +20,7 @@ from serving.decisions.grades import assess_grade
 from serving.decisions.orders import order_decision
 from serving.decisions.records import ActionRecord
 from serving.decisions.worklist import WorklistItem
-from serving.reasons import Reason, explain
+from serving.reasons import TOP_REASONS, Reason, explain, feature_values
 from serving.schemas import (
     ActionOut,
     CreditLimitOut,
@@ -41,13 +41,12 @@ __all__ = [
     "action_out",
     "customer_view",
     "decide_order",
-    "feature_values",
     "score_invoices",
     "worklist_page",
 ]
 
-# Model reasons given per score.
-TOP_REASONS = 3
+# An order this many times the customer's usual invoice is named among the reasons.
+_LARGE_ORDER = 2.0
 
 
 def _opt(value: float) -> float | None:
@@ -65,18 +64,6 @@ def _explain(bundle: Bundle, x: np.ndarray, values: Mapping[str, object]) -> lis
     return _model_reasons(
         explain(contributions, values, feature_columns=bundle.feature_columns, top=TOP_REASONS)
     )
-
-
-def feature_values(bundle: Bundle, x: np.ndarray) -> dict[str, object]:
-    """Feature values by name of one model row (categorical codes back to their values)."""
-    values: dict[str, object] = {}
-    for j, name in enumerate(bundle.feature_columns):
-        v = float(x[j])
-        if name in bundle.categories:
-            values[name] = None if math.isnan(v) else bundle.categories[name][int(v)]
-        else:
-            values[name] = v
-    return values
 
 
 def _entry_for(
@@ -137,7 +124,17 @@ def decide_order(
     )
     reasons = [ReasonOut(text=text, source="policy") for text in decision.reasons]
     reasons.append(ReasonOut(text=grade.reason, source="policy"))
-    reasons.extend(_explain(bundle, x, values))
+    usual = values.get("invoice_amount_vs_usual")
+    if usual is not None and usual >= _LARGE_ORDER:  # type: ignore[operator]
+        reasons.append(
+            ReasonOut(
+                text=f"the order is {usual:.1f} times the customer's usual invoice",
+                source="policy",
+            )
+        )
+    # The customer's risk factors, explained once per state (TreeSHAP is milliseconds
+    # per row on a real model: too slow to run per order).
+    reasons.extend(_model_reasons(entry.typical.reasons))
     return OrderDecisionOut(
         customer_id=customer_id,
         decision=decision.decision,
@@ -175,7 +172,6 @@ def customer_view(state: ServingState, customer_id: str) -> CustomerOut:
     """Grade, typical-invoice risk, suggested limit, exposure, reasons, recent actions."""
     entry = state.entry(customer_id)
     typical = entry.typical
-    values = feature_values(state.bundle, typical.x[0])
     return CustomerOut(
         customer_id=customer_id,
         name=entry.name,
@@ -194,7 +190,7 @@ def customer_view(state: ServingState, customer_id: str) -> CustomerOut:
         open_amount=round(entry.open_amount, 2),
         overdue_amount=round(entry.overdue_amount(state.as_of), 2),
         open_invoices=len(entry.invoices),
-        reasons=_explain(state.bundle, typical.x, values),
+        reasons=_model_reasons(typical.reasons),
         recent_actions=[action_out(a) for a in reversed(entry.actions[-5:])],
         model_version=state.bundle.model_version,
         as_of=state.as_of,

@@ -38,6 +38,7 @@ from serving.decisions.limits import CreditLimit, monthly_sales_estimate, sugges
 from serving.decisions.policy import Policy
 from serving.decisions.records import ActionRecord, OpenInvoice
 from serving.decisions.worklist import WORK_ACTIONS, WorklistItem, rank_worklist
+from serving.reasons import TOP_REASONS, Reason, explain, feature_values
 from serving.writes import changes_since, latest_seq
 from training.bundle import Bundle, Scores
 
@@ -69,6 +70,8 @@ class TypicalScore:
     days_late_p90: float
     grade: str
     grade_reason: str
+    # The largest contributions behind the score, in words (the customer's risk factors).
+    reasons: tuple[Reason, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,9 @@ def _typical_scores(
         rows.append(bundle.row(new_invoice_features(records[cid], amount=amount, as_of=as_of)))
     X = np.vstack(rows)
     scores = bundle.predict(X)
+    # TreeSHAP costs milliseconds per row on a real model: computed here once per
+    # customer (and per refresh), never per order.
+    contributions = bundle.contributions(X)
     out = {}
     for k, cid in enumerate(ids):
         grade = assess_grade(
@@ -183,6 +189,14 @@ def _typical_scores(
             days_late_p90=float(scores.days_late_p90[k]),
             grade=grade.grade,
             grade_reason=grade.reason,
+            reasons=tuple(
+                explain(
+                    contributions[k],
+                    feature_values(bundle, X[k]),
+                    feature_columns=bundle.feature_columns,
+                    top=TOP_REASONS,
+                )
+            ),
         )
     return out
 
