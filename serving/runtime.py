@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import threading
 
@@ -57,12 +58,18 @@ class Runtime:
         """Load the champion and build a complete state (blocking; seconds on big stores)."""
         with self._build_lock:
             bundle = load_bundle(self.bundle_dir)
-            return ServingState.build(
+            state = ServingState.build(
                 self.engine,
                 bundle=bundle,
                 policy=Policy.from_settings(self.settings),
                 as_of=serving_date(self.settings.serve_as_of),
             )
+            # The state is millions of long-lived objects: move them out of the cyclic
+            # garbage collector's reach, or every full collection walks them all and
+            # stalls requests (an old state's objects stay frozen; it is one copy).
+            gc.collect()
+            gc.freeze()
+            return state
 
     def load(self) -> None:
         """Build the first state; without a model the app runs but is not ready."""
