@@ -3,7 +3,8 @@
 The story the data tells, so that models have something real to learn:
 
 - every customer has a latent credit risk (a logit) that drifts month by month: most
-  wander, some deteriorate, some improve; industry and country shift its level;
+  wander, some deteriorate, some improve; industry and country shift its level; now
+  and then a spell of liquidity trouble raises it sharply for a few months;
 - invoices arrive as a Poisson process per customer-month with seasonality (a summer
   dip, a year-end peak), log-normal amounts around the customer's usual size, and the
   customer's terms (30, 45 or 60 days);
@@ -43,12 +44,12 @@ ProgressCallback = Callable[[str, int, int], None]
 _STAGES = ("customers", "invoices", "outcomes", "payments", "adjustments", "actions")
 
 _INDUSTRIES = {  # name: (share, risk shift)
-    "retail": (0.18, 0.35),
+    "retail": (0.18, 0.4),
     "wholesale": (0.16, 0.1),
-    "manufacturing": (0.17, -0.2),
-    "construction": (0.12, 0.6),
-    "hospitality": (0.08, 0.7),
-    "healthcare": (0.08, -0.5),
+    "manufacturing": (0.17, -0.4),
+    "construction": (0.12, 0.9),
+    "hospitality": (0.08, 1.1),
+    "healthcare": (0.08, -0.8),
     "technology": (0.11, -0.1),
     "logistics": (0.10, 0.2),
 }
@@ -116,9 +117,12 @@ _NAME_FORMS = np.array(["GmbH", "SA", "BV", "Ltd", "Inc", "SpA", "SL", "AG", "LL
 _AUTHORS = np.array(["ana", "ben", "chloe", "dev", "emma"])
 
 # Intercepts of the outcome models, tuned so that at typical risk levels roughly 40 % of
-# invoices are paid late and 3-4 % default.
-_LATE_INTERCEPT = -0.6
-_DEFAULT_INTERCEPT = -4.4
+# invoices are paid late and 3-6 % default.
+_LATE_INTERCEPT = -0.75
+_DEFAULT_INTERCEPT = -4.75
+# Liquidity trouble: how much it raises the risk logit, and the monthly chance it goes on.
+_DISTRESS_SHIFT = 2.5
+_DISTRESS_STAY = 0.8
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,7 @@ def _customers(
     countries = np.array(list(_COUNTRIES))
     country = rng.choice(len(countries), n, p=[v[0] for v in _COUNTRIES.values()])
     base = (
-        rng.normal(0.0, 0.9, n)
+        rng.normal(0.0, 0.7, n)
         + np.array([v[1] for v in _INDUSTRIES.values()])[industry]
         + np.array([v[1] for v in _COUNTRIES.values()])[country]
     )
@@ -220,8 +224,9 @@ def _customers(
         np.where(trend_kind == 1, 1.0, -1.0) * rng.uniform(0.6, 1.6, n),
     )
     m = len(months)
-    walk = np.cumsum(rng.normal(0.0, 0.12, (n, m)), axis=1)
+    walk = np.cumsum(rng.normal(0.0, 0.2, (n, m)), axis=1)
     risk = base[:, None] + slope[:, None] * (np.arange(m) / 12.0)[None, :] + walk
+    risk += _DISTRESS_SHIFT * _distress_episodes(rng, base, m)
 
     span = int((end - start).astype(int)) + 1
     # A quarter of the customers join during the window (cold starts); the rest earlier.
@@ -309,9 +314,16 @@ def _invoices(
     due = issue + terms.astype("timedelta64[D]")
     relative_size = log_amount - cust.log_size[c]
     quarter_end = (issue.astype("datetime64[M]").astype(int) % 3 == 2).astype(float)
+    # Young relationships are riskier (a step at six months), and an order far above the
+    # customer's usual size strains the cash of an already shaky customer: thresholds and
+    # interactions, as in real ledgers, not only straight lines.
+    young = (issue - cust.created[c]).astype(int) < 180
+    shaky = cust.risk[c, mo] > 0.3
     risk = (
         cust.risk[c, mo]
         + 0.25 * relative_size
+        + 1.5 * ((relative_size > 0.9) & shaky)
+        + 0.8 * young
         + 0.15 * quarter_end
         + 0.1 * (terms > 45)
         + rng.normal(0.0, 0.5, len(c))
@@ -328,6 +340,23 @@ def _invoices(
         cust.frame["customer_id"].to_numpy()[c],
         cust.frame["currency"].to_numpy()[c],
     )
+
+
+def _distress_episodes(rng: np.random.Generator, base: np.ndarray, months: int) -> np.ndarray:
+    """(customers, months) 0/1: spells of liquidity trouble, more likely for risky customers.
+
+    A spell starts in a month with a small probability and lasts a few months. It shows
+    first as invoices going overdue while the customer's settled history still looks
+    clean, which is what exposure features see and an average of past lateness does not.
+    """
+    start = np.clip(0.012 * np.exp(0.6 * base), 0.0, 0.15)
+    spells = np.zeros((len(base), months), dtype=np.int8)
+    state = np.zeros(len(base), dtype=bool)
+    for month in range(months):  # a Markov chain over months, vectorised over customers
+        u = rng.random(len(base))
+        state = np.where(state, u < _DISTRESS_STAY, u < start)
+        spells[:, month] = state
+    return spells
 
 
 def _off_weekends(day: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
