@@ -18,15 +18,14 @@ import numpy as np
 import pandas as pd
 
 from duecast.config import Settings
-from duecast.errors import ModelNotFoundError
 from features.build import KEY_COLUMNS, LABEL_COLUMNS, build_training_table
-from features.ledger import Ledger, load_ledger
+from features.export import default_as_of, ledger_from_store
+from features.ledger import Ledger
 from features.store import get_engine
 
 __all__ = [
     "Folds",
     "data_fingerprint",
-    "default_as_of",
     "issue_rows",
     "load_training_table",
     "period_mask",
@@ -40,22 +39,6 @@ _SHRINK_VALID = 0.2
 _SHRINK_TEST = 0.2
 
 
-def default_as_of(ledger: Ledger) -> datetime.date:
-    """The day after the last dated event of the ledger (everything known is used)."""
-    last = [
-        ledger.invoices["issue_date"].max(),
-        ledger.payments["payment_date"].max(),
-        ledger.adjustments["date"].max(),
-    ]
-    known = [d for d in last if pd.notna(d)]
-    if not known:
-        raise ModelNotFoundError(
-            "the store holds no invoices: import your history first (`duecast import DIR`, "
-            "or `duecast demo` for generated data)"
-        )
-    return (max(known) + pd.Timedelta(days=1)).date()
-
-
 def load_training_table(
     settings: Settings, *, as_of: datetime.date | None = None
 ) -> tuple[pd.DataFrame, datetime.date, Ledger]:
@@ -64,7 +47,8 @@ def load_training_table(
     Returns:
         (table, as_of, ledger) with the table of `features.build.build_training_table`.
     """
-    ledger = load_ledger(get_engine(settings.database_url))
+    # The same store checks and default date as `duecast features`, so both agree.
+    ledger = ledger_from_store(get_engine(settings.database_url))
     as_of = as_of or default_as_of(ledger)
     every = settings.training_snapshot_every_days or None
     table = build_training_table(
