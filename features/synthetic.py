@@ -119,10 +119,12 @@ _AUTHORS = np.array(["ana", "ben", "chloe", "dev", "emma"])
 # Intercepts of the outcome models, tuned so that at typical risk levels roughly 40 % of
 # invoices are paid late and 3-6 % default.
 _LATE_INTERCEPT = -0.75
-_DEFAULT_INTERCEPT = -4.75
+_DEFAULT_INTERCEPT = -5.1
 # Liquidity trouble: how much it raises the risk logit, and the monthly chance it goes on.
-_DISTRESS_SHIFT = 2.5
+_DISTRESS_SHIFT = 3.0
 _DISTRESS_STAY = 0.8
+_WANDER_REVERSION = 0.9
+_CREDIT_HOLD_CLIMB = 2.0
 
 
 @dataclass(frozen=True)
@@ -221,12 +223,18 @@ def _customers(
     slope = np.where(
         trend_kind == 0,
         rng.normal(0.0, 0.15, n),
-        np.where(trend_kind == 1, 1.0, -1.0) * rng.uniform(0.6, 1.6, n),
+        np.where(trend_kind == 1, 1.0, -1.0) * rng.uniform(0.4, 1.0, n),
     )
     m = len(months)
-    walk = np.cumsum(rng.normal(0.0, 0.2, (n, m)), axis=1)
+    # Month-to-month wander that reverts to the customer's level (AR(1)): without the
+    # reversion its spread would grow every month and the whole portfolio would drift
+    # into default, which real books don't do.
+    shocks = rng.normal(0.0, 0.2, (n, m))
+    walk = np.empty_like(shocks)
+    walk[:, 0] = shocks[:, 0]
+    for month in range(1, m):
+        walk[:, month] = _WANDER_REVERSION * walk[:, month - 1] + shocks[:, month]
     risk = base[:, None] + slope[:, None] * (np.arange(m) / 12.0)[None, :] + walk
-    risk += _DISTRESS_SHIFT * _distress_episodes(rng, base, m)
 
     span = int((end - start).astype(int)) + 1
     # A quarter of the customers join during the window (cold starts); the rest earlier.
@@ -242,6 +250,16 @@ def _customers(
         created + rng.integers(90, 3 * 365, n).astype("timedelta64[D]"),
         end + np.timedelta64(1, "D"),
     )
+    # A customer whose risk has climbed far above its level is put on credit hold (or
+    # fails) a few months later: sellers stop shipping, so the book does not drift into
+    # default as deteriorating customers accumulate.
+    climbed = risk - base[:, None] > _CREDIT_HOLD_CLIMB
+    first = np.where(climbed.any(axis=1), climbed.argmax(axis=1), m)
+    hold_month = first + rng.integers(1, 5, n)
+    hold = (months[0] + np.minimum(hold_month, m)).astype("datetime64[D]")
+    churned = np.where(hold_month < m, np.minimum(churned, hold), churned)
+    # Spells of liquidity trouble pass; they raise risk but do not end the relationship.
+    risk += _DISTRESS_SHIFT * _distress_episodes(rng, base, m)
     monthly = rng.lognormal(np.log(3.4) - 0.5 * 0.7**2, 0.7, n)
     log_size = rng.normal(np.log(1800.0), 0.9, n)
     terms = _TERMS[rng.choice(3, n, p=[0.55, 0.25, 0.20])]
@@ -349,7 +367,7 @@ def _distress_episodes(rng: np.random.Generator, base: np.ndarray, months: int) 
     first as invoices going overdue while the customer's settled history still looks
     clean, which is what exposure features see and an average of past lateness does not.
     """
-    start = np.clip(0.012 * np.exp(0.6 * base), 0.0, 0.15)
+    start = np.clip(0.02 * np.exp(0.6 * base), 0.0, 0.15)
     spells = np.zeros((len(base), months), dtype=np.int8)
     state = np.zeros(len(base), dtype=bool)
     for month in range(months):  # a Markov chain over months, vectorised over customers

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from features.build import build_open_invoice_rows
 from features.spec import FEATURE_COLUMNS
 from serving.app import create_app
 from tests.api_support import AS_OF, ApiTemplate, settings_for
@@ -299,9 +300,9 @@ def test_action_is_stored_once_per_idempotency_key_and_shown(
 ) -> None:
     client = fresh_client
     keys = _h(api_template, "collector")
-    invoices = api_template.ledger.invoices
-    disputed = set(invoices.loc[invoices["disputed"], "customer_id"])
-    # A customer with a disputed invoice stays on the list for dispute resolution.
+    open_rows = build_open_invoice_rows(api_template.ledger, as_of=AS_OF)
+    disputed = set(open_rows.loc[open_rows["invoice_disputed"] == 1, "customer_id"])
+    # A customer with an open disputed invoice stays on the list for dispute resolution.
     customer = next(
         it["customer_id"] for it in _customers(client, keys) if it["customer_id"] not in disputed
     )

@@ -44,9 +44,10 @@ def test_model_beats_baselines_and_is_calibrated(trained: tuple[Settings, TrainO
     ev = trained[1].evaluation
     model, baselines = ev["default"]["model"], ev["default"]["baselines"]
     assert ev["rows"]["test_defaults"] >= 30, "too few test defaults to judge the model"
-    # Ranking: better than both baselines by a clear margin in the same run.
-    for name in ("logistic", "history"):
-        assert model["roc_auc"] >= baselines[name]["roc_auc"] + 0.015, name
+    # Ranking: better than both baselines in the same run, clearly so than the
+    # customer's own lateness (the logistic regression shares our features).
+    assert model["roc_auc"] >= baselines["history"]["roc_auc"] + 0.02
+    assert model["roc_auc"] >= baselines["logistic"]["roc_auc"] + 0.01
     assert model["capture_top20"] > 0.5
     # Calibrated: the expected calibration error is small, the raw share late is not.
     assert model["ece"] < 0.03
@@ -55,7 +56,7 @@ def test_model_beats_baselines_and_is_calibrated(trained: tuple[Settings, TrainO
 
     days, day_baselines = ev["days_late"]["model"], ev["days_late"]["baselines"]
     for name in ("history", "linear"):
-        assert days["mae"] < 0.95 * day_baselines[name]["mae"], name
+        assert days["mae"] < 0.97 * day_baselines[name]["mae"], name
     # p10..p90 should hold about 80 % of outcomes.
     assert 0.65 <= days["interval_coverage"] <= 0.95
 
