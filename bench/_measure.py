@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Measured", "duecast_bin", "report", "run_measured"]
+__all__ = ["Measured", "duecast_bin", "report", "run_measured", "write_generated_ledger"]
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,17 @@ def report(label: str, value: float, target: float, unit: str) -> bool:
     verdict = "OK" if ok else "MISSED"
     print(f"{label:<40} {value:>9.2f} {unit:<4} target <= {target:g} {unit}  {verdict}")
     return ok
+
+
+def write_generated_ledger(
+    out: Path, *, customers: int, years: float, end: dt.date, seed: int = 1
+) -> dict[str, int]:
+    """Generate a ledger and write it as Parquet into `out`; returns rows per table."""
+    from features.synthetic import generate_ledger, write_ledger
+
+    started = time.perf_counter()
+    frames = generate_ledger(customers=customers, seed=seed, years=years, end_date=end)
+    write_ledger(frames, out, fmt="parquet")
+    rows = {name: len(frame) for name, frame in frames.items()}
+    print(f"generated {rows['invoices']:,} invoices in {time.perf_counter() - started:.1f} s")
+    return rows

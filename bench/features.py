@@ -22,7 +22,7 @@ from pathlib import Path
 
 _BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(_BENCH))
-from _measure import report, run_measured  # noqa: E402
+from _measure import report, run_measured, write_generated_ledger  # noqa: E402
 
 # This file is named like the `features` package: take its folder off the import path
 # (Python put it first) so that `import features...` finds the package, not this file.
@@ -72,15 +72,9 @@ def main() -> int:
         _child(*args.child, args.snapshot_every)
         return 0
 
-    from features.synthetic import generate_ledger, write_ledger
-
     with tempfile.TemporaryDirectory() as tmp:
         data, result = Path(tmp) / "data", Path(tmp) / "result.json"
-        started = time.perf_counter()
-        frames = generate_ledger(customers=args.customers, seed=1, years=args.years, end_date=END)
-        write_ledger(frames, data, fmt="parquet")
-        del frames
-        print(f"generated and wrote the ledger in {time.perf_counter() - started:.1f} s")
+        write_generated_ledger(data, customers=args.customers, years=args.years, end=END)
         child = [sys.executable, __file__, "--child", str(data), str(result)]
         if args.snapshot_every:
             child += ["--snapshot-every", str(args.snapshot_every)]

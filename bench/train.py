@@ -25,7 +25,7 @@ from pathlib import Path
 
 _BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(_BENCH))
-from _measure import report, run_measured  # noqa: E402
+from _measure import report, run_measured, write_generated_ledger  # noqa: E402
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
 
@@ -95,18 +95,9 @@ def main() -> int:
         _child(*args.child, args.snapshot_every)
         return 0
 
-    from features.synthetic import generate_ledger, write_ledger
-
     with tempfile.TemporaryDirectory() as tmp:
         data, result = Path(tmp) / "data", Path(tmp) / "result.json"
-        started = time.perf_counter()
-        frames = generate_ledger(customers=args.customers, seed=1, years=args.years, end_date=END)
-        write_ledger(frames, data, fmt="parquet")
-        print(
-            f"generated {len(frames['invoices']):,} invoices in "
-            f"{time.perf_counter() - started:.1f} s"
-        )
-        del frames
+        write_generated_ledger(data, customers=args.customers, years=args.years, end=END)
         command = [sys.executable, __file__, "--child", str(data), str(result)]
         if args.snapshot_every is not None:
             command += ["--snapshot-every", str(args.snapshot_every)]
