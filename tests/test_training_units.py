@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +21,13 @@ from training.metrics import (
     default_metrics,
     expected_calibration_error,
 )
-from training.models import default_class_weight, fit_calibrator
+from training.models import (
+    TrainConfig,
+    default_class_weight,
+    fit_calibrator,
+    fit_days_late_models,
+    quantile_start,
+)
 from training.pipeline import compare_metrics
 
 
@@ -144,3 +151,35 @@ def test_large_training_periods_are_sampled_reproducibly() -> None:
     assert len(rows) == 300 and mask[rows].all() and np.all(np.diff(rows) > 0)
     np.testing.assert_array_equal(rows, _sample(mask, 300, seed=3))
     np.testing.assert_array_equal(_sample(mask, 5000, seed=3), np.flatnonzero(mask))
+
+
+def test_quantile_start_stays_inside_the_label_range() -> None:
+    capped = np.r_[np.zeros(70), np.full(30, 90.0)]
+    assert quantile_start(capped, 0.9) == 89.5
+    assert quantile_start(-capped, 0.1) == -89.5
+    assert quantile_start(np.arange(100.0), 0.5) == pytest.approx(49.5)
+
+
+def test_p90_model_learns_when_many_rows_sit_at_the_cap() -> None:
+    # One row in seven at the 90-day cap: LightGBM's own start (the labels' p90,
+    # which is the cap) gave one constant tree predicting 90 days for everyone.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6000, 2))
+    days = np.clip(40 + 45 * X[:, 0] + rng.normal(0, 10, len(X)), -10, 90)
+    assert (days == 90).mean() > 0.12
+    config = TrainConfig(seed=0, threads=1, max_rounds=300, early_stopping=20)
+    models = fit_days_late_models(
+        X[:4000],
+        days[:4000],
+        X[4000:5000],
+        days[4000:5000],
+        feature_names=["a", "b"],
+        config=config,
+    )
+    p90 = models["p90"].predict(X[5000:])
+    assert models["p90"].num_trees() > 20
+    assert np.percentile(p90, 10) < 40, "p90 should be low for customers who pay early"
+    assert 0.8 <= np.mean(days[5000:] <= np.round(p90)) <= 0.97
+    again = lgb.Booster(model_str=models["p90"].model_to_string())
+    np.testing.assert_allclose(again.predict(X[5000:]), p90)
+    assert np.mean(models["p10"].predict(X[5000:]) < p90) > 0.99

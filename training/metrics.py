@@ -109,8 +109,8 @@ def days_late_metrics(
         pred: the mean forecast (used for rmse, which the mean minimises).
         median: the median forecast, used for mae and within_7d (absolute errors are
             minimised by the median); `pred` when not given.
-        p10: lower end of the payment interval.
-        p90: upper end of the payment interval.
+        p10: lower end of the payment interval, in days (rounded to whole days).
+        p90: upper end of the payment interval, in days (rounded to whole days).
     """
     y = np.asarray(y, dtype="float64")
     err = np.asarray(pred, dtype="float64") - y
@@ -118,7 +118,10 @@ def days_late_metrics(
     n = len(y)
     coverage = None
     if p10 is not None and p90 is not None and n:
-        coverage = _round(float(((y >= p10) & (y <= p90)).mean()))
+        # Whole days, as serving shows them (a payment date is due date + round(days)):
+        # a p90 of 89.99 days at a 90-day cap covers an invoice paid on day 90.
+        low, high = np.round(np.asarray(p10)), np.round(np.asarray(p90))
+        coverage = _round(float(((y >= low) & (y <= high)).mean()))
     return {
         "mae": _round(float(abs_err.mean())) if n else None,
         "rmse": _round(float(np.sqrt((err**2).mean()))) if n else None,

@@ -17,6 +17,8 @@ Choices, and why:
   assumption, but it overfits with few positives), Platt scaling (a logistic
   regression on the raw score, two parameters) otherwise.
 - Days late: an L2 regressor for the mean, and quantile regressors for p10/p50/p90.
+  A quantile model starts from its quantile of the training labels moved just inside
+  the label range (see `quantile_start`), not LightGBM's own start at the quantile.
 - Every model is deterministic for a given seed (`deterministic`, row-wise histograms).
 """
 
@@ -45,6 +47,7 @@ __all__ = [
     "fit_days_late_models",
     "fit_default_model",
     "lgb_params",
+    "quantile_start",
 ]
 
 logger = logging.getLogger(__name__)
@@ -181,6 +184,53 @@ def fit_calibrator(
     return ScoreCalibrator("sigmoid", model)
 
 
+def quantile_start(labels: np.ndarray, alpha: float) -> float:
+    """Starting score of an alpha-quantile model: the labels' quantile, kept off their ends.
+
+    Days late is capped at the horizon, and when more than 1 - alpha of the rows sit at
+    the cap the p90 of the labels *is* the cap. Starting there, every residual has the
+    same sign, every row gets the same gradient and no tree can split: LightGBM stops
+    after one constant tree and predicts the cap for everyone. Half a day inside the
+    range, rows at the cap and rows below it pull in opposite directions again.
+    """
+    labels = np.asarray(labels, dtype="float64")
+    low, high = float(labels.min()), float(labels.max())
+    start = float(np.quantile(labels, alpha))
+    if high - low < 1.0:
+        return start
+    return min(max(start, low + 0.5), high - 0.5)
+
+
+def _offset_trees(booster: lgb.Booster, offset: float) -> lgb.Booster:
+    """The booster with `offset` added to every leaf of its first tree (its start score)."""
+    leaves = booster.dump_model(num_iteration=1)["tree_info"][0]["num_leaves"]
+    for leaf in range(leaves):
+        booster.set_leaf_output(0, leaf, booster.get_leaf_output(0, leaf) + offset)
+    return booster
+
+
+def _fit_quantile(
+    alpha: float,
+    train: lgb.Dataset,
+    valid: lgb.Dataset,
+    config: TrainConfig,
+    overrides: Mapping[str, object] | None,
+) -> lgb.Booster:
+    start = quantile_start(train.get_label(), alpha)
+    # The start goes in as an init score (LightGBM then skips its own start), and is
+    # folded into the first tree afterwards so the saved model predicts on its own.
+    train.set_init_score(np.full(train.num_data(), start))
+    valid.set_init_score(np.full(valid.num_data(), start))
+    params = lgb_params(
+        "quantile", config, alpha=alpha, boost_from_average=False, **(overrides or {})
+    )
+    try:
+        return _offset_trees(_fit(params, train, valid, config), start)
+    finally:
+        train.set_init_score(None)
+        valid.set_init_score(None)
+
+
 def fit_days_late_models(
     X_train: np.ndarray,
     d_train: np.ndarray,
@@ -199,7 +249,6 @@ def fit_days_late_models(
         "mean": _fit(lgb_params("regression", config, **(overrides or {})), train, valid, config)
     }
     for key, alpha in QUANTILES.items():
-        params = lgb_params("quantile", config, alpha=alpha, **(overrides or {}))
-        models[key] = _fit(params, train, valid, config)
+        models[key] = _fit_quantile(alpha, train, valid, config, overrides)
     assert set(models) == set(DAYS_LATE_KEYS)
     return models
