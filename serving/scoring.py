@@ -109,7 +109,9 @@ def decide_order(
         entry.features, amount=amount, as_of=as_of, payment_terms_days=payment_terms_days
     )
     x = bundle.row(values)
-    scores = bundle.predict(x)
+    # Graded by P(default) when the bundle has a default model: the quantile models
+    # (most of the trees) are then not needed for an order.
+    scores = bundle.predict_row(x, quantiles=not bundle.has_default_model)
     p_default = float(scores.p_default[0])
     grade = assess_grade(
         p_default, float(scores.days_late_p50[0]), policy=policy, thresholds=bundle.thresholds

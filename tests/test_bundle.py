@@ -36,6 +36,26 @@ def test_saved_and_loaded_bundle_scores_identically(tmp_path: Path, with_default
     assert loaded.has_default_model is with_default
 
 
+@pytest.mark.parametrize("with_default", [True, False], ids=["default-model", "days-late-only"])
+def test_one_row_fast_path_scores_like_the_matrix_path(tmp_path: Path, with_default: bool) -> None:
+    bundle = load_bundle(save_bundle(make_bundle(with_default=with_default), tmp_path / "b"))
+    rows = make_feature_rows(120, seed=4)
+    rows.loc[::7, "customer_country"] = None
+    X = bundle.matrix(rows)
+    X[::5, ::3] = np.nan  # missing values take the trees' default branches
+    whole = bundle.predict(X)
+    for i in range(len(X)):
+        one = bundle.predict_row(X[i : i + 1])
+        for name in ("p_default", "days_late", "days_late_p10", "days_late_p50", "days_late_p90"):
+            np.testing.assert_allclose(
+                getattr(one, name), getattr(whole, name)[i : i + 1], rtol=1e-12, err_msg=name
+            )
+    lean = bundle.predict_row(X[:1], quantiles=False)
+    np.testing.assert_allclose(lean.days_late, whole.days_late[:1], rtol=1e-12)
+    np.testing.assert_allclose(lean.p_default, whole.p_default[:1], rtol=1e-12)
+    assert np.isnan(lean.days_late_p50).all()
+
+
 def test_scores_have_the_documented_shape_and_order() -> None:
     bundle = make_bundle()
     X = bundle.matrix(make_feature_rows(300, seed=2))

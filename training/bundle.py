@@ -36,6 +36,7 @@ from scipy.special import expit
 
 from duecast.errors import ModelNotFoundError
 from features.spec import FEATURE_SET_VERSION, FeatureSpecError, spec_as_records
+from training.row_predict import RowPredictor
 
 __all__ = [
     "DAYS_LATE_KEYS",
@@ -155,6 +156,10 @@ class Bundle:
     thresholds: dict[str, float]
     # Per categorical column: value -> code, precomputed so `row` stays a dict lookup.
     _codes: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)
+    # One-row predictors of `predict_row`, made on first use (serving only needs them).
+    _row_predictors: dict[str, RowPredictor] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     def __post_init__(self) -> None:
         codes = {
@@ -210,6 +215,33 @@ class Bundle:
             days_late_p10=p10,
             days_late_p50=p50,
             days_late_p90=p90,
+        )
+
+    def predict_row(self, x: np.ndarray, *, quantiles: bool = True) -> Scores:
+        """Scores of one model row (from `row`), as `predict` gives them, in microseconds.
+
+        With `quantiles=False` the p10/p50/p90 models are skipped (NaN): they hold most
+        of the trees, and an order decision graded by P(default) does not need them.
+        """
+        predictors = self._row_predictors
+        if predictors is None:
+            predictors = {k: RowPredictor(m) for k, m in self.days_late_models.items()}
+            if self.default_model is not None:
+                predictors["default"] = RowPredictor(self.default_model, raw_score=True)
+            object.__setattr__(self, "_row_predictors", predictors)
+        if self.calibrator is not None and "default" in predictors:
+            p_default = self.calibrator(np.array([predictors["default"](x)]))
+        else:
+            p_default = np.array([np.nan])
+        p10 = p50 = p90 = math.nan
+        if quantiles:
+            p10, p50, p90 = sorted(predictors[k](x) for k in ("p10", "p50", "p90"))
+        return Scores(
+            p_default=p_default,
+            days_late=np.array([predictors["mean"](x)]),
+            days_late_p10=np.array([p10]),
+            days_late_p50=np.array([p50]),
+            days_late_p90=np.array([p90]),
         )
 
     def contributions(self, X: np.ndarray) -> np.ndarray:

@@ -1,0 +1,63 @@
+"""LightGBM's one-row C fast path (`training.row_predict`) against `Booster.predict`."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from training.row_predict import RowPredictor
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 6))
+    X[:, 5] = rng.integers(0, 4, len(X))  # a categorical column
+    y = (X[:, 0] + (X[:, 5] == 2) + rng.normal(0, 1, len(X)) > 0.5).astype(float)
+    X[::9, 1] = np.nan
+    return X, y
+
+
+def _train(X: np.ndarray, y: np.ndarray, objective: str) -> lgb.Booster:
+    params = {"objective": objective, "verbose": -1, "num_leaves": 15, "seed": 0}
+    if objective == "quantile":
+        params["alpha"] = 0.9
+    dataset = lgb.Dataset(X, y, categorical_feature=[5])
+    return lgb.train(params, dataset, num_boost_round=40)
+
+
+@pytest.mark.parametrize(
+    ("objective", "raw_score"),
+    [("binary", True), ("binary", False), ("regression", False), ("quantile", False)],
+)
+def test_one_row_predictions_equal_booster_predict(
+    data: tuple[np.ndarray, np.ndarray], objective: str, raw_score: bool
+) -> None:
+    X, y = data
+    booster = _train(X, y, objective)
+    predictor = RowPredictor(booster, raw_score=raw_score)
+    rows = np.vstack([X[:300], np.full((1, 6), np.nan), [[0, 0, 0, 0, 0, 7.0]]])  # unseen cat
+    expected = booster.predict(rows, raw_score=raw_score)
+    got = np.array([predictor(row) for row in rows])
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_threads_each_get_their_own_configuration(data: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = data
+    booster = _train(X, y, "regression")
+    predictor = RowPredictor(booster)
+    expected = booster.predict(X[:500])
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: [predictor(row) for row in X[:500]], range(8)))
+    for got in results:
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_a_row_of_the_wrong_width_is_refused(data: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = data
+    predictor = RowPredictor(_train(X, y, "regression"))
+    with pytest.raises(ValueError, match="expected 6 features, got 5"):
+        predictor(X[0, :5])

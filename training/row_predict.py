@@ -1,0 +1,112 @@
+"""One-row predictions through LightGBM's C "single row fast" API.
+
+`Booster.predict` costs 25-50 µs for one row on this machine: it builds a parameter
+string and a predictor per call and opens an OpenMP parallel region, whose spinning
+threads then compete with the other server worker for the two cores. LightGBM's C API
+has a path made for this case (`LGBM_BoosterPredictForMatSingleRowFastInit` once,
+`LGBM_BoosterPredictForMatSingleRowFast` per row, no parallel region), which the
+Python package does not wrap; it is called here with ctypes on the library the package
+loaded (`lightgbm.libpath._LIB`, the one private name used; lightgbm is pinned to 4.x).
+
+The predictor loads its own copy of the model from `Booster.model_to_string()` rather
+than reaching into the Booster's handle.
+`tests/test_row_predict.py` checks it against `Booster.predict`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import lightgbm as lgb
+import numpy as np
+from lightgbm.libpath import _LIB
+
+__all__ = ["RowPredictor"]
+
+# From LightGBM's include/LightGBM/c_api.h.
+_PREDICT_NORMAL = 0
+_PREDICT_RAW_SCORE = 1
+_DTYPE_FLOAT64 = 1
+
+
+def _check(code: int) -> None:
+    if code != 0:
+        raise lgb.basic.LightGBMError(_LIB.LGBM_GetLastError().decode())
+
+
+class _ThreadConfig(threading.local):
+    """Per-thread fast-predict configuration and output buffers (they are not shareable)."""
+
+    config: ctypes.c_void_p | None = None
+    out: ctypes.Array | None = None
+    out_len: ctypes.c_int64 | None = None
+
+
+class RowPredictor:
+    """Predicts one row at a time with a LightGBM model, without per-call set-up.
+
+    Safe to call from several threads: each thread gets its own fast configuration.
+    """
+
+    def __init__(self, booster: lgb.Booster, *, raw_score: bool = False) -> None:
+        self._handle = ctypes.c_void_p()
+        iterations = ctypes.c_int()
+        _check(
+            _LIB.LGBM_BoosterLoadModelFromString(
+                ctypes.c_char_p(booster.model_to_string().encode()),
+                ctypes.byref(iterations),
+                ctypes.byref(self._handle),
+            )
+        )
+        self.num_features = booster.num_feature()
+        self._kind = _PREDICT_RAW_SCORE if raw_score else _PREDICT_NORMAL
+        self._local = _ThreadConfig()
+        self._configs: list[ctypes.c_void_p] = []
+        self._lock = threading.Lock()
+
+    def _thread_config(self) -> _ThreadConfig:
+        local = self._local
+        if local.config is None:
+            config = ctypes.c_void_p()
+            _check(
+                _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                    self._handle,
+                    ctypes.c_int(self._kind),
+                    ctypes.c_int(0),  # start iteration
+                    ctypes.c_int(-1),  # every tree
+                    ctypes.c_int(_DTYPE_FLOAT64),
+                    ctypes.c_int32(self.num_features),
+                    ctypes.c_char_p(b"num_threads=1"),
+                    ctypes.byref(config),
+                )
+            )
+            with self._lock:
+                self._configs.append(config)
+            local.out = (ctypes.c_double * 1)()
+            local.out_len = ctypes.c_int64()
+            local.config = config
+        return local
+
+    def __call__(self, row: np.ndarray) -> float:
+        """The model's output for one row of `num_features` float64 values."""
+        row = np.ascontiguousarray(row, dtype=np.float64).reshape(-1)
+        if row.shape[0] != self.num_features:
+            raise ValueError(f"expected {self.num_features} features, got {row.shape[0]}")
+        local = self._thread_config()
+        _check(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFast(
+                local.config,
+                row.ctypes.data_as(ctypes.c_void_p),
+                ctypes.byref(local.out_len),  # type: ignore[arg-type]
+                local.out,
+            )
+        )
+        return float(local.out[0])  # type: ignore[index]
+
+    def __del__(self) -> None:
+        for config in getattr(self, "_configs", ()):
+            _LIB.LGBM_FastConfigFree(config)
+        handle = getattr(self, "_handle", None)
+        if handle is not None and handle.value is not None:
+            _LIB.LGBM_BoosterFree(handle)
