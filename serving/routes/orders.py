@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import EngineDep, ScorerKey, StateDep
+from serving.deps import ScorerState
 from serving.schemas import OrderDecisionOut, OrderDecisionRequest
 from serving.scoring import decide_order
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
     responses={404: {"description": "Unknown customer"}, 422: {"description": "Bad input"}},
 )
 async def order_decision(
-    body: OrderDecisionRequest, state: StateDep, engine: EngineDep, _key: ScorerKey
+    body: OrderDecisionRequest, state: ScorerState, request: Request
 ) -> Response:
     """Decision, reasons, grade, P(default), expected days late, limit and exposure.
 
@@ -29,6 +29,7 @@ async def order_decision(
     order is dated another day than the serving date (then that customer's history is
     read from the store).
     """
+    engine = request.app.state.engine
     kwargs = {
         "customer_id": body.customer_id,
         "amount": body.amount,
