@@ -6,13 +6,21 @@ Targets (issue 5), on a store of 10,000 customers / ~1,000,000 invoices, with
 - order decision: p99 <= 10 ms and >= 1,000 requests/s at 16 concurrent connections;
 - worklist page of 50: <= 100 ms (p99, one reader while no other load runs).
 
+Two order-decision runs, both over 16 keep-alive connections:
+
+- the bounded load: 1,000 requests/s (`--rate`) offered on a fixed schedule, as order
+  systems send them; p50/p99 latency count from each request's scheduled time. This is
+  the p99 <= 10 ms target at >= 1,000 requests/s.
+- capacity: each connection sends its next request as soon as it has an answer (closed
+  loop), which gives the most requests/s the server answers. Its latency is printed
+  but is not a target: with 16 requests always in flight it is queueing, 16 / throughput
+  on average (2,000 requests/s means 8 ms however fast each answer is computed).
+
 Set-up, skipped when the work folder already holds it (`--work DIR` keeps it between
 runs): `duecast generate` + `duecast import` into SQLite, `duecast train` +
-`duecast promote` into DIR/models. The load generator is asyncio + httpx: 16 tasks,
-each sending its next request as soon as the previous answer arrives (closed loop), for
-`--seconds` after a warm-up.
+`duecast promote` into DIR/models.
 
-    python bench/api.py [--work DIR] [--customers 10000] [--seconds 20] [--connections 16]
+    python bench/api.py [--work DIR] [--customers 10000] [--seconds 20] [--rate 1000]
 """
 
 from __future__ import annotations
@@ -100,73 +108,64 @@ def _wait_ready(base: str, process: subprocess.Popen, timeout: float) -> float:
     raise SystemExit(f"duecast serve not ready after {timeout:.0f} s")
 
 
+def _order_request(rng: random.Random, customers: list[str], key: str) -> bytes:
+    body = json.dumps(
+        {"customer_id": rng.choice(customers), "amount": round(rng.uniform(100, 20_000), 2)}
+    ).encode()
+    return (
+        b"POST /v1/orders/decision HTTP/1.1\r\nHost: bench\r\n"
+        + f"X-API-Key: {key}\r\nContent-Type: application/json\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
 async def _order_load(
-    base: str, key: str, customers: list[str], connections: int, seconds: float, warmup: float
+    port: int,
+    key: str,
+    customers: list[str],
+    *,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    rate: float | None,
 ) -> tuple[np.ndarray, int, float]:
-    """Closed-loop load; returns latencies (s) after warm-up, errors, measured seconds."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    latencies: list[float] = []
-    errors = 0
-    async with httpx.AsyncClient(
-        base_url=base, headers={"X-API-Key": key}, limits=limits, timeout=10
-    ) as client:
-        start = time.perf_counter()
-        measure_from = start + warmup
-        stop = measure_from + seconds
+    """Order decisions over `connections` keep-alive HTTP/1.1 connections.
 
-        async def worker(seed: int) -> None:
-            nonlocal errors
-            rng = random.Random(seed)
-            while (now := time.perf_counter()) < stop:
-                body = {
-                    "customer_id": rng.choice(customers),
-                    "amount": round(rng.uniform(100, 20_000), 2),
-                }
-                response = await client.post("/v1/orders/decision", json=body)
-                done = time.perf_counter()
-                if now >= measure_from:
-                    latencies.append(done - now)
-                    if response.status_code != 200:
-                        errors += 1
+    With `rate` (requests/s over all connections) each connection sends on a fixed
+    schedule and a request's latency counts from its scheduled time, so a slow answer
+    also charges the requests it delayed (no coordinated omission). Without `rate`, each
+    connection sends its next request as soon as the previous answer arrives (closed
+    loop: the server's capacity, and latency set by the queue of `connections`).
 
-        await asyncio.gather(*(worker(k) for k in range(connections)))
-    return np.array(latencies), errors, seconds
+    Bare asyncio streams, not an HTTP client library: httpx's async pool costs more CPU
+    per request than the server's order decision on this 2-core machine (measured:
+    /healthz at 16 connections, ~90 req/s through httpx against ~2,000 req/s this way).
 
-
-async def _raw_order_load(
-    port: int, key: str, customers: list[str], connections: int, seconds: float, warmup: float
-) -> tuple[np.ndarray, int, float]:
-    """The same closed loop on bare asyncio streams (HTTP/1.1 keep-alive, no client library).
-
-    httpx's async pool costs more CPU per request than the server's order decision on
-    this 2-core machine (measured: /healthz at 16 connections, ~90 req/s through httpx
-    against ~2,000 req/s through this client), so by default the bench measures the
-    server with this minimal client; `--client httpx` measures through httpx.
+    Returns:
+        Latencies (s) of requests scheduled after the warm-up, the non-200 count, and
+        answers per second completed inside the measured window.
     """
     latencies: list[float] = []
-    errors = 0
-    start = time.perf_counter()
+    in_window = errors = 0
+    start = time.perf_counter() + 0.5
     measure_from = start + warmup
     stop = measure_from + seconds
+    interval = None if rate is None else connections / rate
 
-    async def worker(seed: int) -> None:
-        nonlocal errors
+    async def connection(seed: int) -> None:
+        nonlocal errors, in_window
         rng = random.Random(seed)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # Connections start spread over one interval, not all at once.
+        due = start + (0 if interval is None else interval * seed / connections)
         try:
-            while (now := time.perf_counter()) < stop:
-                body = json.dumps(
-                    {
-                        "customer_id": rng.choice(customers),
-                        "amount": round(rng.uniform(100, 20_000), 2),
-                    }
-                ).encode()
-                writer.write(
-                    b"POST /v1/orders/decision HTTP/1.1\r\nHost: bench\r\n"
-                    + f"X-API-Key: {key}\r\nContent-Type: application/json\r\n".encode()
-                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                    + body
-                )
+            while due < stop:
+                now = time.perf_counter()
+                if now < due:
+                    await asyncio.sleep(due - now)
+                sent = due if interval is not None else time.perf_counter()
+                writer.write(_order_request(rng, customers, key))
                 await writer.drain()
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = int(head.split(b" ", 2)[1])
@@ -177,15 +176,16 @@ async def _raw_order_load(
                 )
                 await reader.readexactly(length)
                 done = time.perf_counter()
-                if now >= measure_from:
-                    latencies.append(done - now)
-                    if status != 200:
-                        errors += 1
+                in_window += measure_from <= done < stop
+                if sent >= measure_from:
+                    latencies.append(done - sent)
+                    errors += status != 200
+                due = due + interval if interval is not None else done
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker(k) for k in range(connections)))
-    return np.array(latencies), errors, seconds
+    await asyncio.gather(*(connection(k) for k in range(connections)))
+    return np.array(latencies), errors, in_window / seconds
 
 
 def _worklist_latency(base: str, key: str, requests: int) -> np.ndarray:
@@ -215,10 +215,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument(
-        "--client",
-        choices=["raw", "httpx", "both"],
-        default="both",
-        help="load generator: bare asyncio streams, httpx.AsyncClient, or one run of each",
+        "--rate",
+        type=float,
+        default=1_000.0,
+        help="requests/s of the bounded load (the target throughput)",
     )
     args = parser.parse_args()
 
@@ -254,15 +254,9 @@ def main() -> int:
             flush=True,
         )
         wl = _worklist_latency(base, key, 105)
-        runs = {}
-        if args.client in ("httpx", "both"):
-            runs["httpx"] = asyncio.run(
-                _order_load(base, key, customers, args.connections, args.seconds, args.warmup)
-            )
-        if args.client in ("raw", "both"):
-            runs["raw"] = asyncio.run(
-                _raw_order_load(port, key, customers, args.connections, args.seconds, args.warmup)
-            )
+        load = {"connections": args.connections, "seconds": args.seconds, "warmup": args.warmup}
+        bounded = asyncio.run(_order_load(port, key, customers, rate=args.rate, **load))
+        closed = asyncio.run(_order_load(port, key, customers, rate=None, **load))
     finally:
         server.terminate()
         try:
@@ -272,27 +266,37 @@ def main() -> int:
         log.close()
 
     ok = True
-    all_errors = 0
-    for client, (lat, errors, seconds) in runs.items():
-        rps = len(lat) / seconds
-        p50, p99 = (float(np.percentile(lat, q)) * 1e3 for q in (50, 99))
-        print(
-            f"order decisions through {client}: {len(lat):,} in {seconds:.0f} s at "
-            f"{args.connections} connections, {errors} errors, {rps:,.0f} requests/s "
-            "(target >= 1,000)"
-        )
-        ok &= report(f"order decision p50 (ms, {client})", p50, 10, "ms")
-        ok &= report(f"order decision p99 (ms, {client})", p99, 10, "ms")
-        # report() checks value <= target: the inverse turns the throughput floor around.
-        ok &= report(f"ms per order decision (1/rps, {client})", 1e3 / rps, 1.0, "ms")
-        all_errors += errors
+    lat, errors, answered = bounded
+    p50, p99 = (float(np.percentile(lat, q)) * 1e3 for q in (50, 99))
+    print(
+        f"bounded load: {args.rate:,.0f} order decisions/s offered over {args.connections} "
+        f"connections for {args.seconds:.0f} s: {answered:,.0f} answered/s, {errors} errors"
+    )
+    ok &= report("order decision p50 (ms, bounded load)", p50, 10, "ms")
+    ok &= report("order decision p99 (ms, bounded load)", p99, 10, "ms")
+    ok &= answered >= 0.99 * args.rate  # the server kept up with the offered rate
+    lat, closed_errors, rps = closed
+    c50, c99 = (float(np.percentile(lat, q)) * 1e3 for q in (50, 99))
+    print(
+        f"capacity (closed loop, {args.connections} connections each sending as soon as "
+        f"answered): {rps:,.0f} requests/s, {closed_errors} errors"
+    )
+    # report() checks value <= target: the inverse turns the throughput floor around.
+    ok &= report("ms per decision at capacity (1/rps)", 1e3 / rps, 1e3 / 1_000, "ms")
+    # Not a target: with every connection always waiting, latency is the queue
+    # (Little's law: mean latency = connections / throughput).
+    print(
+        f"  latency at capacity: p50 {c50:.2f} ms, p99 {c99:.2f} ms (queueing of "
+        f"{args.connections} requests always in flight)"
+    )
+    errors += closed_errors
     w50, w99 = (float(np.percentile(wl, q)) * 1e3 for q in (50, 99))
     ok &= report("worklist page of 50 p50 (ms)", w50, 100, "ms")
     ok &= report("worklist page of 50 p99 (ms)", w99, 100, "ms")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if tmp is not None:
         tmp.cleanup()
-    return 0 if ok and all_errors == 0 else 1
+    return 0 if ok and errors == 0 else 1
 
 
 if __name__ == "__main__":
