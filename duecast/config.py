@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         default=Path("models"),
         description="Folder holding the exported champion bundle that serving loads.",
     )
+    serve_model_alias: str | None = Field(
+        default=None,
+        description="Serve the registered model version holding this MLflow alias (e.g. "
+        "champion), downloaded from the tracking store at start and reload, instead of "
+        "the exported bundle in models_dir.",
+    )
     serve_as_of: datetime.date | None = Field(
         default=None,
         description="Date the API scores and decides as of (default: today, UTC); pin it "

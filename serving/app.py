@@ -3,7 +3,8 @@
     uvicorn --factory serving.app:create_app      (or `duecast serve`)
 
 The lifespan opens the store (schema at head), loads the champion bundle from
-`settings.models_dir / "champion"` and builds every customer's serving state once.
+`settings.models_dir / "champion"` (or, with `DUECAST_SERVE_MODEL_ALIAS`, the registered
+version holding that alias) and builds every customer's serving state once.
 Without a bundle the app still starts: /healthz answers, /readyz and the scoring
 endpoints say 503 until `POST /v1/admin/reload` finds a promoted champion.
 """

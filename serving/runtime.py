@@ -29,7 +29,7 @@ from duecast.errors import ModelNotFoundError
 from serving.decisions.policy import Policy
 from serving.state import ServingState, serving_date
 from serving.writes import ChangeWatcher, log_change
-from training.bundle import load_bundle
+from training.bundle import Bundle, load_bundle
 
 __all__ = ["Runtime"]
 
@@ -54,10 +54,39 @@ class Runtime:
         """Folder of the champion bundle."""
         return self.settings.models_dir / "champion"
 
+    def load_model(self) -> Bundle:
+        """The bundle to serve: the exported champion, or the registry alias when configured.
+
+        Raises:
+            ModelNotFoundError: no bundle there, or no version holds the alias.
+        """
+        alias = self.settings.serve_model_alias
+        if not alias:
+            return load_bundle(self.bundle_dir)
+        # Imported here: MLflow takes seconds to import and only start and reload need it.
+        from training.registry import download_bundle, get_version
+
+        try:
+            version = get_version(self.settings, alias)
+        except Exception as exc:  # a tracking server down or refusing: not ready, say why
+            raise ModelNotFoundError(
+                f"the model registry at {self.settings.mlflow_tracking_uri} could not be "
+                f"read ({type(exc).__name__}: {exc})"
+            ) from exc
+        if version is None:
+            raise ModelNotFoundError(
+                f"no version of registered model {self.settings.mlflow_model_name!r} has the "
+                f"alias {alias!r} in {self.settings.mlflow_tracking_uri}: promote one with "
+                "`duecast promote`, or unset DUECAST_SERVE_MODEL_ALIAS to serve "
+                f"{self.bundle_dir}"
+            )
+        logger.info("Loading version %s (alias %s) from the model registry", version.version, alias)
+        return download_bundle(self.settings, version)
+
     def build(self) -> ServingState:
-        """Load the champion and build a complete state (blocking; seconds on big stores)."""
+        """Load the model and build a complete state (blocking; seconds on big stores)."""
         with self._build_lock:
-            bundle = load_bundle(self.bundle_dir)
+            bundle = self.load_model()
             state = ServingState.build(
                 self.engine,
                 bundle=bundle,

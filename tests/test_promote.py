@@ -9,15 +9,21 @@ train crippled (v1) -> promote (first champion) -> train normally (v2) -> promot
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from duecast.cli import app
 from duecast.config import Settings, get_settings
 from features.spec import FEATURE_COLUMNS
+from features.store import get_engine
+from serving.app import create_app
+from serving.auth import create_api_key
 from tests.training_support import generated_store, store_settings
 from training.bundle import load_bundle
 from training.dataset import load_training_table
@@ -127,3 +133,36 @@ def test_exported_bundle_scores_like_the_registered_model(history: History) -> N
     np.testing.assert_allclose(
         np.asarray(registered.predict(frame)), exported.default_model.predict(X), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize(("alias", "version"), [(CHAMPION, "1"), ("serving-test", "2")])
+def test_api_serves_the_version_holding_a_registry_alias(
+    history: History, tmp_path: Path, alias: str, version: str
+) -> None:
+    set_alias(history.settings, "serving-test", "2")
+    settings = history.settings.model_copy(
+        update={
+            "serve_model_alias": alias,
+            "models_dir": tmp_path / "no-bundle-here",
+            "serve_as_of": dt.date(2026, 1, 1),
+        }
+    )
+    _, key = create_api_key(get_engine(settings.database_url), role="scorer", name="alias")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").json()["model_version"] == version
+        assert (
+            client.get("/v1/model", headers={"X-API-Key": key}).json()["model_version"] == version
+        )
+
+
+def test_api_without_a_version_for_the_alias_is_not_ready_and_says_why(
+    history: History, tmp_path: Path
+) -> None:
+    settings = history.settings.model_copy(
+        update={"serve_model_alias": "nobody-has-this", "models_dir": tmp_path / "empty"}
+    )
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "alias 'nobody-has-this'" in response.json()["detail"]
+    assert "duecast promote" in response.json()["detail"]

@@ -44,7 +44,8 @@ async def get_model(state: StateDep, _key: ScorerKey) -> ModelOut:
     responses={503: {"description": "No champion bundle to load (the old one stays)"}},
 )
 async def reload_model(runtime: RuntimeDep, _key: AdminKey) -> ModelOut:
-    """Load the champion from the models folder and swap it in without dropping requests.
+    """Load the champion (models folder, or the configured registry alias) and swap it in
+    without dropping requests.
 
     Also rereads the store (use it after `duecast import`); every other worker follows.
     """
