@@ -1,19 +1,29 @@
 """ASGI middleware: a request id on every request and Prometheus request metrics.
 
 Pure ASGI (not `BaseHTTPMiddleware`) because it sits on the order-decision hot path.
+With `PROMETHEUS_MULTIPROC_DIR` set (as `duecast serve --workers N` does for N > 1), every
+worker writes its metrics to files there and `render_metrics` sums all workers.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import time
 import uuid
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID", "RequestContextMiddleware", "RequestIdFilter"]
+__all__ = ["REQUEST_ID", "RequestContextMiddleware", "RequestIdFilter", "render_metrics"]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -27,6 +37,17 @@ _LATENCY = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 logger = logging.getLogger(__name__)
+
+
+def render_metrics() -> bytes:
+    """The Prometheus text of every worker (multiprocess mode) or else of this process."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest(REGISTRY)
+    # A fresh registry per scrape, as the prometheus_client docs advise: one holding
+    # the live metrics as well would export them twice.
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
 
 
 class RequestIdFilter(logging.Filter):

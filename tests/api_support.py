@@ -15,6 +15,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LogisticRegression
 
 from duecast.config import Settings
@@ -112,4 +113,16 @@ def settings_for(template: ApiTemplate, tmp_path: Path, *, copy_models: bool = F
         database_url=f"sqlite:///{db_file}",
         models_dir=models_dir,
         serve_as_of=AS_OF,
+    )
+
+
+def healthz_count(exposition: str) -> float:
+    """Total of `duecast_http_requests_total` for GET /healthz 200 in a scrape."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        if family.name == "duecast_http_requests"
+        for sample in family.samples
+        if sample.name == "duecast_http_requests_total"
+        and sample.labels == {"method": "GET", "route": "/healthz", "status": "200"}
     )

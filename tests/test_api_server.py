@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api_support import AS_OF, ApiTemplate, settings_for
+from tests.api_support import AS_OF, ApiTemplate, healthz_count, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +26,11 @@ def _free_port() -> int:
 def test_duecast_serve_answers_over_http(api_template: ApiTemplate, tmp_path: Path) -> None:
     settings = settings_for(api_template, tmp_path)
     port = _free_port()
+    temp = tmp_path / "temp"  # where serve makes (and removes) its Prometheus folder
+    temp.mkdir()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+        "TMPDIR": str(temp),
         "DUECAST_HOME": str(settings.home),
         "DUECAST_DATABASE_URL": settings.database_url,
         "DUECAST_MODELS_DIR": str(settings.models_dir),
@@ -78,6 +81,13 @@ def test_duecast_serve_answers_over_http(api_template: ApiTemplate, tmp_path: Pa
                 view = client.get("/v1/customers/C00001").json()
                 assert view["overdue_amount"] >= 50_000.0
             assert client.get("/metrics").status_code == 200
+        # New connections spread over both workers; every scrape, whichever worker
+        # answers it, counts them all (1 /healthz above plus these).
+        for _ in range(12):
+            assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        for _ in range(4):
+            assert healthz_count(httpx.get(f"{base}/metrics", timeout=10).text) == 13
+        assert len(list(temp.glob("duecast-metrics-*/*.db"))) >= 2
     finally:
         process.terminate()
         try:
@@ -86,3 +96,4 @@ def test_duecast_serve_answers_over_http(api_template: ApiTemplate, tmp_path: Pa
             process.kill()
             process.wait()
         log.close()
+    assert not list(temp.glob("duecast-metrics-*"))

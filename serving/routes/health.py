@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from serving.deps import RuntimeDep
+from serving.middleware import render_metrics
 from serving.schemas import HealthOut, ReadyOut
 
 __all__ = ["router"]
@@ -43,7 +44,9 @@ async def readyz(runtime: RuntimeDep) -> ReadyOut | JSONResponse:
     return body
 
 
-@router.get("/metrics", summary="Prometheus metrics of this worker", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics of all workers", response_class=Response)
 async def metrics() -> Response:
-    """Request counts and latencies in the Prometheus text format."""
-    return Response(content=generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Request counts and latencies in the Prometheus text format, summed over workers."""
+    # Multiprocess mode reads one file per worker and metric: off the event loop.
+    content = await run_in_threadpool(render_metrics)
+    return Response(content=content, media_type=CONTENT_TYPE_LATEST)
