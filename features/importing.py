@@ -12,7 +12,11 @@ The order is what makes the import safe:
 4. otherwise diff against the stored rows by key and, in one transaction, insert the
    new rows and update the changed ones. Identical rows are left alone, so importing
    the same files twice changes nothing; rows absent from the files are never deleted
-   (actions typed by people are never lost).
+   (actions typed by people are never lost);
+5. in the same transaction, append change-log rows (`features.changes`) naming every
+   customer whose rows were inserted or updated, so running API workers reload them on
+   their next request (a large import asks them to rebuild everything instead). An
+   import that changes nothing logs nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import sqlalchemy as sa
 
 from duecast.errors import DataImportError, StoreError
 from duecast.schema import IMPORT_ORDER, TABLES
+from features.changes import log_change, log_changes
 from features.mapping import ImportMapping, apply_mapping, load_mapping
 from features.readers import RawFile, read_raw
 from features.store import TABLE_OBJECTS, ensure_schema
@@ -43,7 +48,13 @@ from features.validate import (
     normalise,
 )
 
-__all__ = ["ImportSummary", "TableCounts", "import_directory"]
+__all__ = [
+    "CHANGE_KIND",
+    "FULL_REBUILD_CUSTOMERS",
+    "ImportSummary",
+    "TableCounts",
+    "import_directory",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +64,15 @@ _REQUIRED = ("customers", "invoices", "payments")
 # Above this many keys, read the whole table once rather than in IN (...) batches.
 _WHOLE_TABLE_KEYS = 20_000
 _IN_BATCH = 900
+# Change-log kind of an import's rows.
+CHANGE_KIND = "import"
+# Above this many touched customers, one change-log row tells workers to rebuild their
+# whole state instead of one row per customer. Below it, the first request after the
+# import waits while its worker reloads the named customers (one batched read, exact at
+# once); above it, that wait would stall requests, so workers rebuild in the background
+# (roughly the start-up time, with two states in memory meanwhile) and serve the old
+# state, stale for every customer, until the new one is complete.
+FULL_REBUILD_CUSTOMERS = 5_000
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,8 @@ class ImportSummary:
 
     tables: dict[str, TableCounts]
     files: dict[str, list[str]] = field(default_factory=dict)
+    # Customers whose rows were inserted or updated (a changed invoice's old and new owner).
+    customers_changed: int = 0
 
     @property
     def changed(self) -> bool:
@@ -110,7 +132,9 @@ def import_directory(
         on_progress: called as `(stage, done, total)` while reading, checking, writing.
 
     Returns:
-        Per-table counts of rows read, inserted, updated and unchanged.
+        Per-table counts of rows read, inserted, updated and unchanged, and how many
+        customers changed (each logged in the change log, or one row for all of them
+        above `FULL_REBUILD_CUSTOMERS`).
 
     Raises:
         DataImportError: missing or unreadable files, or bad rows; nothing is written.
@@ -148,11 +172,13 @@ def import_directory(
                 )
             if problems:
                 raise problems.error()
+            touched: list[pd.Index] = []
             for table in IMPORT_ORDER:
                 if not sources[table]:
                     continue
                 plan = _plan(conn, table, *_combined(sources[table]))
                 _write(conn, table, plan, chunk_rows=chunk_rows, progress=progress)
+                touched.append(_touched_customers(conn, table, plan, invoices))
                 counts[table] = TableCounts(
                     read=plan.read,
                     inserted=len(plan.inserts),
@@ -160,6 +186,7 @@ def import_directory(
                     unchanged=plan.unchanged,
                     rejected=0,
                 )
+            changed = _log_customers(conn, touched)
     except sa.exc.DBAPIError as exc:  # e.g. a concurrent writer; the transaction rolled back
         raise StoreError(
             f"the database refused the import ({exc.orig}); nothing was written"
@@ -174,7 +201,7 @@ def import_directory(
             c.unchanged,
         )
     files = {t: [s.file for s in sources[t]] for t in IMPORT_ORDER if sources[t]}
-    return ImportSummary(tables=counts, files=files)
+    return ImportSummary(tables=counts, files=files, customers_changed=changed)
 
 
 # ------------------------------------------------------------------ reading
@@ -312,6 +339,8 @@ class _Plan:
     inserts: pd.DataFrame
     updates: pd.DataFrame
     unchanged: int
+    # The stored rows the updates replace (their owner may differ from the new one).
+    replaced: pd.DataFrame
 
 
 def _combined(sources: list[TypedFrame]) -> tuple[pd.DataFrame, list[str]]:
@@ -329,7 +358,7 @@ def _plan(conn: sa.Connection, table: str, frame: pd.DataFrame, present: list[st
     frame = frame.set_index(key, drop=False)
     stored = _fetch(conn, table, TABLES[table].column_names, pd.Index(frame.index))
     if not len(stored):
-        return _Plan(len(frame), present, frame, frame.iloc[:0], 0)
+        return _Plan(len(frame), present, frame, frame.iloc[:0], 0, frame.iloc[:0])
     stored = normalise(stored, table).set_index(key, drop=False)
     is_new = ~is_in(frame.index, stored.index)
     old_rows = frame[~is_new]
@@ -345,7 +374,42 @@ def _plan(conn: sa.Connection, table: str, frame: pd.DataFrame, present: list[st
         inserts=frame[is_new],
         updates=old_rows[changed],
         unchanged=int((~changed).sum()),
+        replaced=before[changed],
     )
+
+
+def _touched_customers(
+    conn: sa.Connection, table: str, plan: _Plan, invoices: pd.DataFrame
+) -> pd.Index:
+    """Customers owning a row the plan inserts or updates (before and after the update)."""
+    rows = [plan.inserts, plan.updates, plan.replaced]
+    if table != "adjustments":
+        return _keys_of(rows, "customer_id")
+    # Adjustments name only their invoice: its owner is known from the files or the
+    # store (`invoices`), except the previous invoice of a moved adjustment.
+    invoice_ids = _keys_of(rows, "invoice_id")
+    owners = invoices["customer_id"].reindex(invoice_ids)
+    unknown = pd.Index(owners.index[owners.isna()])
+    stored = _fetch(conn, "invoices", ["invoice_id", "customer_id"], unknown)
+    return pd.Index(pd.concat([owners.dropna(), stored["customer_id"]]).astype("str").unique())
+
+
+def _keys_of(frames: list[pd.DataFrame], column: str) -> pd.Index:
+    return pd.Index(pd.concat([f[column] for f in frames]).dropna().astype("str").unique())
+
+
+def _log_customers(conn: sa.Connection, touched: list[pd.Index]) -> int:
+    """Log the changed customers (or every customer, above the threshold); how many."""
+    customers = pd.Index([], dtype="str").append(touched).unique()
+    if not len(customers):
+        return 0
+    if len(customers) > FULL_REBUILD_CUSTOMERS:
+        log_change(conn, customer_id=None, kind=CHANGE_KIND)
+        logger.info("%d customers changed: serving workers will rebuild", len(customers))
+    else:
+        log_changes(conn, sorted(customers), kind=CHANGE_KIND)
+        logger.info("%d customers changed: logged for serving workers", len(customers))
+    return len(customers)
 
 
 def _write(

@@ -121,8 +121,9 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# Writes made through the REST API, so every serving worker refreshes the customers they
-# touch (migration 0003). customer_id NULL = every customer (e.g. a new model).
+# Writes made through the REST API or an import, so every serving worker refreshes the
+# customers they touch (migration 0003; rows written by `features.changes`).
+# customer_id NULL = every customer (a new model, a large import).
 change_log = sa.Table(
     "change_log",
     metadata,

@@ -1,9 +1,9 @@
 """What a serving worker keeps in memory: per-customer features, scored open invoices, actions.
 
 Built once from the store when the app starts (`ServingState.build`), then kept current
-customer by customer: a write through the API appends to the change log
-(`serving.writes`), and every worker, on its next request, reloads only the customers
-named there (`ServingState.sync`). Features come from the one feature module:
+customer by customer: a write through the API or `duecast import` appends to the change
+log (`features.changes`), and every worker, on its next request, reloads only the
+customers named there (`ServingState.sync`). Features come from the one feature module:
 `customer_state` for the customer-level features, `build_open_invoice_rows` for open
 invoices, and `features.online.new_invoice_features` for a new order; so a served row
 equals the feature module's row for the same customer and date, before and after events.
@@ -450,7 +450,8 @@ class ServingState:
         """Apply change-log rows newer than this state: refresh the customers they name.
 
         Returns:
-            True when a row concerns every customer (a new model): the caller rebuilds
+            True when a row concerns every customer (kind "model": a new model; kind
+            "import": an import too large to name its customers): the caller rebuilds
             the whole state in the background, this one keeps serving meanwhile.
         """
         with engine.connect() as conn:

@@ -1,9 +1,10 @@
 """Writes made through the API: invoice and payment events, collector actions, change log.
 
-Every write runs in one transaction with its change-log row (`features.store.change_log`),
-so a serving worker that sees the row also sees the write. Events are idempotent by
-their id: the same event again changes nothing; an event changing a stored row updates
-it. Actions are idempotent by the client's `Idempotency-Key` header.
+Every write runs in one transaction with its change-log row (`features.changes`, which
+`duecast import` writes too), so a serving worker that sees the row also sees the write.
+Events are idempotent by their id: the same event again changes nothing; an event
+changing a stored row updates it. Actions are idempotent by the client's
+`Idempotency-Key` header.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from duecast.errors import ConflictError, InvalidRequestError, UnknownEntityError
+from features.changes import log_change
 from features.store import TABLE_OBJECTS, change_log, idempotency_keys
 
 __all__ = [
@@ -62,12 +64,6 @@ class Change:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def log_change(conn: sa.Connection, *, customer_id: str | None, kind: str) -> int:
-    """Append a change-log row; returns its sequence number."""
-    result = conn.execute(change_log.insert().values(customer_id=customer_id, kind=kind, at=_now()))
-    return int(result.inserted_primary_key[0])
 
 
 def latest_seq(conn: sa.Connection) -> int:
