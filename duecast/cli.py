@@ -136,7 +136,10 @@ def import_(
         Path | None, typer.Option(help="TOML column mapping for a foreign export format.")
     ] = None,
 ) -> None:
-    """Validate and import CSV/Parquet exports into the store (all or nothing, idempotent)."""
+    """Validate and import CSV/Parquet exports into the store (all or nothing, idempotent).
+
+    A running `duecast serve` picks the changed customers up on its next request.
+    """
     from features.importing import import_directory
     from features.store import get_engine
 
@@ -166,6 +169,11 @@ def import_(
             ),
         )
     console.print(table)
+    if summary.customers_changed:
+        console.print(
+            f"{summary.customers_changed:,} customer(s) changed: running servers pick them "
+            "up on their next request."
+        )
 
 
 @app.command("features")
@@ -463,15 +471,50 @@ def serve(
         f"duecast API on http://{host}:{port} ({workers} worker(s)), store "
         f"{settings.database_url.split('://')[0]}, models {settings.models_dir}"
     )
-    uvicorn.run(
-        "serving.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    with _prometheus_multiproc_dir(workers):
+        uvicorn.run(
+            "serving.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+
+
+@contextmanager
+def _prometheus_multiproc_dir(workers: int) -> Iterator[None]:
+    """Prometheus multiprocess mode for several workers, so /metrics sums them all.
+
+    The user's `PROMETHEUS_MULTIPROC_DIR` is kept (they empty it between runs); otherwise
+    a fresh temporary folder is used and removed on exit.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    user_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if user_dir:
+        if not Path(user_dir).is_dir():
+            err_console.print(
+                f"[bold red]error:[/] PROMETHEUS_MULTIPROC_DIR={user_dir} is not a directory"
+            )
+            raise typer.Exit(code=2)
+        yield
+        return
+    if workers == 1:
+        yield
+        return
+    # Set before uvicorn spawns the workers: each is a fresh interpreter, and
+    # prometheus_client picks its mode when first imported there (never in this process).
+    path = tempfile.mkdtemp(prefix="duecast-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- demo

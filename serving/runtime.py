@@ -148,7 +148,7 @@ class Runtime:
                 return
             model_changed = await run_in_threadpool(state.sync, self.engine)
             if model_changed and not self._rebuilding():
-                self._start_rebuild("a new model")
+                self._start_rebuild("a new model, or a large import")
 
     def _rebuilding(self) -> bool:
         return self._rebuild is not None and not self._rebuild.done()
