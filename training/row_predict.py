@@ -6,7 +6,7 @@ threads then compete with the other server worker for the two cores. LightGBM's 
 has a path made for this case (`LGBM_BoosterPredictForMatSingleRowFastInit` once,
 `LGBM_BoosterPredictForMatSingleRowFast` per row, no parallel region), which the
 Python package does not wrap; it is called here with ctypes on the library the package
-loaded (`lightgbm.libpath._LIB`, the one private name used; lightgbm is pinned to 4.x).
+loaded (`lightgbm.basic._LIB`, the one private name used; lightgbm is pinned to 4.x).
 
 The predictor loads its own copy of the model from `Booster.model_to_string()` rather
 than reaching into the Booster's handle.
@@ -20,7 +20,7 @@ import threading
 
 import lightgbm as lgb
 import numpy as np
-from lightgbm.libpath import _LIB
+from lightgbm.basic import _LIB
 
 __all__ = ["RowPredictor"]
 
