@@ -177,6 +177,27 @@ class Settings(BaseSettings):
         description="Days after a promised payment date before the promise counts as broken "
         "(payments take a day or two to post).",
     )
+    policy_follow_up_reminder_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="Days after a logged reminder before the worklist proposes another "
+        "reminder (0 = no wait); a call or escalation is still proposed once due.",
+    )
+    policy_follow_up_call_days: int = Field(
+        default=5,
+        ge=0,
+        le=365,
+        description="Days after a logged call before the worklist proposes another call or a "
+        "reminder (0 = no wait); escalation is still proposed once due.",
+    )
+    policy_follow_up_escalate_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="Days after a logged escalation (action kind 'legal') before the worklist "
+        "proposes any dunning step again (0 = no wait).",
+    )
     policy_cost_of_capital: float = Field(
         default=0.08,
         ge=0.0,
@@ -351,6 +372,9 @@ def policy_problems(values: Mapping[str, Any]) -> list[str]:
         problems.append("days-late grade cut-offs must rise strictly from A to D")
     if not values["reminder_at_days"] <= values["call_from_days"] <= values["escalate_after_days"]:
         problems.append("dunning days must satisfy reminder <= call <= escalate")
+    follow_ups = [values[f"follow_up_{s}_days"] for s in ("reminder", "call", "escalate")]
+    if any(days < 0 for days in follow_ups):
+        problems.append(f"follow-up days must not be negative, got {follow_ups}")
     factors = list(values["dunning_risk_factors"])
     if any(not 0 < f <= 1 for f in factors) or any(a < b for a, b in pairwise(factors)):
         problems.append(f"dunning risk factors must lie in (0, 1] and not rise A..E, got {factors}")

@@ -327,7 +327,12 @@ class WorklistItemOut(BaseModel):
     overdue_amount: float
     max_days_overdue: int
     risk_grade: str
-    next_action: str
+    next_action: str = Field(
+        description="Work today: escalate, call, dispute_resolution, reminder. Waiting "
+        "(only with include_waiting): follow_up_later (a reminder, call or escalation was "
+        "logged lately; the first reason names the next follow-up date), wait_for_promise, "
+        "none."
+    )
     next_action_invoice: str | None
     reasons: list[str]
     last_action: ActionOut | None

@@ -342,6 +342,29 @@ def test_action_is_stored_once_per_idempotency_key_and_shown(
     assert customer in {it["customer_id"] for it in by_chloe}
 
 
+def test_logged_step_waits_for_its_follow_up_date(
+    fresh_client: TestClient, api_template: ApiTemplate
+) -> None:
+    client = fresh_client
+    keys = _h(api_template, "collector")
+    open_rows = build_open_invoice_rows(api_template.ledger, as_of=AS_OF)
+    disputed = set(open_rows.loc[open_rows["invoice_disputed"] == 1, "customer_id"])
+    item = next(it for it in _customers(client, keys) if it["customer_id"] not in disputed)
+    # Log the very step proposed today (an escalation is logged as "legal").
+    kind = {"escalate": "legal"}.get(item["next_action"], item["next_action"])
+    days = {"reminder": 7, "call": 5, "legal": 30}[kind]  # the default intervals
+    action = {"customer_id": item["customer_id"], "kind": kind, "at": f"{AS_OF}T09:00:00Z"}
+    assert client.post("/v1/actions", json=action, headers=keys).status_code == 201
+    assert item["customer_id"] not in {it["customer_id"] for it in _customers(client, keys)}
+    waiting = client.get(
+        "/v1/worklist", params={"include_waiting": True, "limit": 1000}, headers=keys
+    ).json()["data"]
+    mine = next(it for it in waiting if it["customer_id"] == item["customer_id"])
+    assert mine["next_action"] == "follow_up_later"
+    assert f"next follow-up on {AS_OF + dt.timedelta(days=days)}" in mine["reasons"][0]
+    assert mine["last_action"]["kind"] == kind
+
+
 @pytest.mark.parametrize(
     ("payload", "status"),
     [

@@ -12,8 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from duecast.config import Settings
+from duecast.errors import ConfigurationError
+from duecast.schema import ACTION_KINDS
 from serving.decisions import (
+    ACTIONS,
     GRADES,
+    WORK_ACTIONS,
     ActionRecord,
     OpenInvoice,
     Policy,
@@ -329,3 +334,177 @@ def test_late_reminder_policy_leaves_early_overdue_days_without_action():
     step = next_action(days_overdue=1, grade="A", policy=policy)
     assert step.action == "none"
     assert "reminders start on day 3" in step.reason
+
+
+# --- follow-up intervals ------------------------------------------------------------
+
+
+def _logged(customer_id: str, kind: str, *, days_ago: int, invoice_id: str | None = None):
+    return ActionRecord(
+        customer_id=customer_id,
+        kind=kind,
+        at=dt.datetime.combine(TODAY - dt.timedelta(days=days_ago), dt.time(10, 30)),
+        invoice_id=invoice_id,
+    )
+
+
+def _next(invoices, actions, policy=POLICY):
+    wl = rank_worklist(invoices, as_of=TODAY, policy=policy, actions=actions)
+    return wl, _item(wl, invoices[0].customer_id)
+
+
+def test_follow_up_intervals_come_from_the_environment(settings, monkeypatch):
+    assert (
+        POLICY.follow_up_reminder_days,
+        POLICY.follow_up_call_days,
+        POLICY.follow_up_escalate_days,
+    ) == (7, 5, 30)
+    monkeypatch.setenv("DUECAST_POLICY_FOLLOW_UP_CALL_DAYS", "3")
+    monkeypatch.setenv("DUECAST_POLICY_FOLLOW_UP_ESCALATE_DAYS", "0")
+    policy = Policy.from_settings(Settings())
+    assert (policy.follow_up_call_days, policy.follow_up_escalate_days) == (3, 0)
+    with pytest.raises(ConfigurationError, match="follow-up days"):
+        dataclasses.replace(POLICY, follow_up_reminder_days=-1)
+
+
+def test_call_logged_two_days_ago_is_not_repeated_and_the_reason_names_the_next_date():
+    policy = dataclasses.replace(POLICY, follow_up_call_days=5)
+    call = _logged("c1", "call", days_ago=2)
+    wl, item = _next([_inv("i1", "c1", overdue=20)], [call], policy)
+    assert item.next_action == "follow_up_later"
+    assert item in wl.waiting and item.rank == 0 and not wl.items
+    assert item.invoices[0].action == "follow_up_later"
+    assert "called 2 days ago (2026-11-23): next follow-up on 2026-11-28" in item.reasons[0]
+    assert "phone follow-up from day 7" in item.reasons[0]  # the step that waits
+    assert item.last_action == call
+
+
+@pytest.mark.parametrize(
+    ("days_ago", "action"),
+    [(0, "follow_up_later"), (4, "follow_up_later"), (5, "call"), (6, "call")],
+)
+def test_call_is_proposed_again_once_its_interval_has_passed(days_ago, action):
+    policy = dataclasses.replace(POLICY, follow_up_call_days=5)
+    _, item = _next(
+        [_inv("i1", "c1", overdue=20)], [_logged("c1", "call", days_ago=days_ago)], policy
+    )
+    assert item.next_action == action
+
+
+def test_climbing_the_ladder_is_never_held_back():
+    reminded = [_logged("c1", "reminder", days_ago=1)]
+    # Still in the reminder band: the reminder waits a week ...
+    _, item = _next([_inv("i1", "c1", overdue=3)], reminded)
+    assert item.next_action == "follow_up_later"
+    assert "reminded yesterday (2026-11-24): next follow-up on 2026-12-01" in item.reasons[0]
+    # ... but past the call threshold the customer is called, and later escalated.
+    _, item = _next([_inv("i1", "c1", overdue=8)], reminded)
+    assert item.next_action == "call"
+    _, item = _next([_inv("i1", "c1", overdue=40)], [_logged("c1", "call", days_ago=1)])
+    assert item.next_action == "escalate"
+
+
+def test_a_higher_step_holds_back_lower_ones_for_its_own_interval():
+    # A call two days ago also covers the reminder a newly due invoice would get.
+    _, item = _next([_inv("i1", "c1", overdue=1)], [_logged("c1", "call", days_ago=2)])
+    assert item.next_action == "follow_up_later"
+    # Handed to legal 10 days ago: no call, no new escalation for 30 days.
+    legal = [_logged("c1", "legal", days_ago=10)]
+    for overdue in (20, 60):
+        _, item = _next([_inv("i1", "c1", overdue=overdue)], legal)
+        assert item.next_action == "follow_up_later"
+        assert "escalated 10 days ago (2026-11-15): next follow-up on 2026-12-15" in item.reasons[0]
+
+
+def test_an_action_on_any_invoice_of_the_customer_counts_and_notes_do_not():
+    invoices = [_inv("i1", "c1", overdue=20), _inv("i2", "c1", overdue=25)]
+    _, item = _next(invoices, [_logged("c1", "call", days_ago=1, invoice_id="paid-long-ago")])
+    assert {s.action for s in item.invoices} == {"follow_up_later"}
+    _, item = _next(
+        invoices, [_logged("c1", "note", days_ago=1), _logged("c1", "dispute", days_ago=1)]
+    )
+    assert item.next_action == "call"
+    _, item = _next(invoices, [_logged("c2", "call", days_ago=1)])
+    assert item.next_action == "call"
+
+
+def test_the_latest_interval_still_running_sets_the_date():
+    actions = [_logged("c1", "call", days_ago=3), _logged("c1", "reminder", days_ago=1)]
+    _, item = _next([_inv("i1", "c1", overdue=2)], actions)
+    # The call's interval ends 2026-11-27, the reminder's 2026-12-01: reminders wait for that.
+    assert "reminded yesterday (2026-11-24): next follow-up on 2026-12-01" in item.reasons[0]
+
+
+def test_disputes_are_worked_while_dunning_waits_for_follow_up():
+    invoices = [_inv("i1", "c1", overdue=20), _inv("i2", "c1", overdue=20, disputed=True)]
+    wl, item = _next(invoices, [_logged("c1", "call", days_ago=1)])
+    assert item.next_action == "dispute_resolution" and item in wl.items
+    assert [s.action for s in item.invoices] == ["dispute_resolution", "follow_up_later"]
+
+
+def test_zero_interval_never_waits():
+    policy = dataclasses.replace(POLICY, follow_up_call_days=0)
+    _, item = _next([_inv("i1", "c1", overdue=20)], [_logged("c1", "call", days_ago=0)], policy)
+    assert item.next_action == "call"
+
+
+def test_customers_waiting_for_follow_up_do_not_use_capacity():
+    policy = dataclasses.replace(POLICY, collector_capacity=1)
+    invoices = [
+        _inv("b1", "big", overdue=20, amount=50_000),
+        _inv("s1", "small", overdue=20, amount=1_000),
+        _inv("m1", "mid", overdue=20, amount=5_000),
+    ]
+    wl = rank_worklist(
+        invoices, as_of=TODAY, policy=policy, actions=[_logged("big", "call", days_ago=1)]
+    )
+    assert "follow_up_later" in ACTIONS and "follow_up_later" not in WORK_ACTIONS
+    assert [it.customer_id for it in wl.items] == ["mid"]
+    assert [it.rank for it in (*wl.items, *wl.overflow)] == [1, 2]
+    assert [it.customer_id for it in wl.overflow] == ["small"]
+    assert [(it.customer_id, it.next_action) for it in wl.waiting] == [("big", "follow_up_later")]
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@given(
+    invoices=st.lists(
+        st.tuples(st.integers(-10, 90), st.floats(0.0, 0.5), st.booleans()),
+        min_size=1,
+        max_size=4,
+    ),
+    actions=st.lists(
+        st.tuples(
+            st.sampled_from(ACTION_KINDS),
+            st.integers(0, 60),
+            st.integers(-30, 30),
+            st.one_of(st.none(), st.integers(0, 3)),
+        ),
+        max_size=6,
+    ),
+    intervals=st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 60)),
+)
+def test_logging_an_action_never_makes_the_next_step_more_urgent(invoices, actions, intervals):
+    policy = dataclasses.replace(
+        POLICY,
+        follow_up_reminder_days=intervals[0],
+        follow_up_call_days=intervals[1],
+        follow_up_escalate_days=intervals[2],
+    )
+    invs = [
+        _inv(f"i{k}", "c1", overdue=overdue, p=p, disputed=disputed)
+        for k, (overdue, p, disputed) in enumerate(invoices)
+    ]
+    logged = [
+        dataclasses.replace(
+            _logged("c1", kind, days_ago=ago, invoice_id=None if inv is None else f"i{inv}"),
+            promised_date=TODAY + dt.timedelta(days=promised) if kind == "promise" else None,
+        )
+        for kind, ago, promised, inv in actions
+    ]
+    _, bare = _next(invs, [], policy)
+    _, worked = _next(invs, logged, policy)
+    assert ACTIONS.index(worked.next_action) >= ACTIONS.index(bare.next_action)
+    # Only reminders, calls and escalations hold back a step, and only to follow_up_later.
+    ladder_kinds = {"reminder", "call", "legal"}
+    if not any(kind in ladder_kinds for kind, *_ in actions):
+        assert "follow_up_later" not in {s.action for s in worked.invoices}

@@ -29,7 +29,11 @@ Worklist
     next_action(*, days_overdue, grade, policy, disputed=False, promised_date=None,
                 as_of=None) -> NextAction(action, reason)
         action in ACTIONS: "escalate", "call", "dispute_resolution", "reminder",
-        "wait_for_promise", "none"
+        "follow_up_later", "wait_for_promise", "none" (WORK_ACTIONS: the first four)
+    follow_up_days(step, *, policy) -> int
+    last_steps(actions, *, as_of) -> dict[step, date last logged]
+    hold_for_follow_up(step: NextAction, *, last_done, as_of, policy) -> NextAction
+        "follow_up_later" while the step, or a higher one, logged lately awaits follow-up
     rank_worklist(invoices, *, as_of, policy, actions=(), grades=None, thresholds=None,
                   collectors=1) -> Worklist(as_of, capacity, items, overflow, waiting)
         items: WorklistItem(customer_id, rank, priority, expected_loss,
@@ -86,6 +90,9 @@ from serving.decisions.worklist import (
     cost_of_waiting,
     dunning_days,
     expected_loss,
+    follow_up_days,
+    hold_for_follow_up,
+    last_steps,
     next_action,
     priority,
     rank_worklist,
@@ -117,6 +124,9 @@ __all__ = [
     "discount_advice",
     "dunning_days",
     "expected_loss",
+    "follow_up_days",
+    "hold_for_follow_up",
+    "last_steps",
     "monthly_sales_estimate",
     "next_action",
     "order_decision",

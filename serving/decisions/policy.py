@@ -33,6 +33,9 @@ class Policy:
             days overdue (reminder from, call from, escalate when more than).
         dunning_risk_factors: per grade A..E, multiplier on call and escalation days.
         promise_grace_days: days after a promised date before the promise is broken.
+        follow_up_reminder_days / follow_up_call_days / follow_up_escalate_days: days
+            after a logged reminder / call / escalation ("legal") before that step, or a
+            lower one, is proposed again (0 = no wait).
         cost_of_capital: annual rate (0.08 = 8 %/year).
         collector_capacity: worklist items one collector works per day.
         credit_limit_*: floor, ceiling, cold-start default, max change per review (share
@@ -51,6 +54,9 @@ class Policy:
     escalate_after_days: int
     dunning_risk_factors: tuple[float, float, float, float, float]
     promise_grace_days: int
+    follow_up_reminder_days: int
+    follow_up_call_days: int
+    follow_up_escalate_days: int
     cost_of_capital: float
     collector_capacity: int
     credit_limit_floor: float

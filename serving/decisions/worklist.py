@@ -10,6 +10,14 @@ escalation days are multiplied by the grade's `dunning_risk_factors` (< 1 for ri
 grades), so high-risk customers move up the ladder sooner. A disputed invoice goes to
 dispute resolution, never to dunning; an unbroken promise to pay (its date plus
 `promise_grace_days` not passed) pauses dunning of the invoices it covers.
+
+Follow-up intervals: a logged reminder, call or escalation (action kind "legal") of the
+customer, customer-wide or on any of its invoices, holds back that step and every lower
+one for `follow_up_reminder_days` / `follow_up_call_days` / `follow_up_escalate_days`
+from the day it was logged: such an invoice step becomes "follow_up_later", with the date
+of the next follow-up, and does not count against collector capacity. Climbing to a
+higher step is never held back: a customer reminded yesterday who is now past the call
+threshold is called.
 """
 
 from __future__ import annotations
@@ -36,13 +44,22 @@ __all__ = [
     "cost_of_waiting",
     "dunning_days",
     "expected_loss",
+    "follow_up_days",
+    "hold_for_follow_up",
+    "last_steps",
     "next_action",
     "priority",
     "rank_worklist",
 ]
 
 ActionKind = Literal[
-    "escalate", "call", "dispute_resolution", "reminder", "wait_for_promise", "none"
+    "escalate",
+    "call",
+    "dispute_resolution",
+    "reminder",
+    "follow_up_later",
+    "wait_for_promise",
+    "none",
 ]
 # Most urgent first: a customer's next action is the most urgent of its invoices'.
 ACTIONS: tuple[ActionKind, ...] = (
@@ -50,12 +67,18 @@ ACTIONS: tuple[ActionKind, ...] = (
     "call",
     "dispute_resolution",
     "reminder",
+    "follow_up_later",
     "wait_for_promise",
     "none",
 )
 # Actions that take a collector's time today (and so count against capacity).
 WORK_ACTIONS: frozenset[str] = frozenset({"escalate", "call", "dispute_resolution", "reminder"})
 _URGENCY = {a: i for i, a in enumerate(ACTIONS)}
+# The dunning ladder, lowest step first, and the logged action kind
+# (`duecast.schema.ACTION_KINDS`) that records each step.
+_LADDER_STEPS: tuple[str, ...] = ("reminder", "call", "escalate")
+_LOGGED_STEP = {"reminder": "reminder", "call": "call", "legal": "escalate"}
+_DONE_WORDS = {"reminder": "reminded", "call": "called", "escalate": "escalated"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +119,7 @@ class WorklistItem:
         open_amount / overdue_amount: amounts owed in total / past due.
         max_days_overdue: days past due of the oldest overdue invoice (≤ 0: none overdue).
         grade: risk grade used to adjust the dunning ladder.
-        next_action: the most urgent action of its invoices.
+        next_action: the most urgent action of its invoices (after follow-up intervals).
         reasons: sentences for the collector, most important first.
         invoices: every open invoice, most urgent action first, then by priority.
         last_action: the most recently logged action of the customer, if any.
@@ -128,8 +151,8 @@ class Worklist:
         capacity: items the collectors can work that day.
         items: customers needing work today, priority descending, at most `capacity`.
         overflow: further customers needing work, beyond capacity (same order).
-        waiting: customers with nothing to do today (promise pending or nothing due
-            yet), priority descending.
+        waiting: customers with nothing to do today (promise pending, next follow-up
+            date not reached, or nothing due yet), priority descending.
     """
 
     as_of: dt.date
@@ -246,6 +269,69 @@ def _ladder_step(
     )
 
 
+def follow_up_days(step: str, *, policy: Policy) -> int:
+    """Days to wait after a logged `step` ("reminder", "call", "escalate") before repeating it."""
+    days = {
+        "reminder": policy.follow_up_reminder_days,
+        "call": policy.follow_up_call_days,
+        "escalate": policy.follow_up_escalate_days,
+    }
+    if step not in days:
+        raise ValueError(f"step must be one of {', '.join(_LADDER_STEPS)}, got {step!r}")
+    return days[step]
+
+
+def last_steps(actions: Iterable[ActionRecord], *, as_of: dt.date) -> dict[str, dt.date]:
+    """Ladder step -> day it was last logged on or before `as_of` ("legal" = "escalate")."""
+    done: dict[str, dt.date] = {}
+    for action in actions:
+        step = _LOGGED_STEP.get(action.kind)
+        if step is None:
+            continue
+        day = _when(action.at).date()
+        if day <= as_of and (step not in done or day > done[step]):
+            done[step] = day
+    return done
+
+
+def hold_for_follow_up(
+    step: NextAction, *, last_done: Mapping[str, dt.date], as_of: dt.date, policy: Policy
+) -> NextAction:
+    """`step`, or "follow_up_later" while it or a higher step logged lately awaits follow-up.
+
+    Args:
+        step: the invoice's next step from the ladder (`next_action`).
+        last_done: ladder step -> day last logged (`last_steps`).
+        as_of: today.
+        policy: gives the follow-up interval of each step.
+    """
+    if step.action not in _LADDER_STEPS:
+        return step
+    height = _LADDER_STEPS.index(step.action)
+    # The latest end of any interval still running wins: that is when the step is next due.
+    hold: tuple[dt.date, str, dt.date] | None = None
+    for done, day in last_done.items():
+        if _LADDER_STEPS.index(done) < height:
+            continue  # a lower step done never holds back a higher one
+        until = day + dt.timedelta(days=follow_up_days(done, policy=policy))
+        if until > as_of and (hold is None or until > hold[0]):
+            hold = (until, done, day)
+    if hold is None:
+        return step
+    until, done, day = hold
+    return NextAction(
+        "follow_up_later",
+        f"{_DONE_WORDS[done]} {_days_ago((as_of - day).days)} ({day.isoformat()}): next "
+        f"follow-up on {until.isoformat()}; {step.reason}",
+    )
+
+
+def _days_ago(days: int) -> str:
+    if days == 0:
+        return "today"
+    return "yesterday" if days == 1 else f"{days} days ago"
+
+
 def _overdue_words(days: int) -> str:
     if days < 0:
         return f"due in {-days} days"
@@ -336,6 +422,7 @@ def _customer_item(
         assessed = _customer_grade(invoices, policy, thresholds)
         grade, grade_reason, basis = assessed.grade, assessed.reason, assessed.basis
     wide, per_invoice, last = _latest_promises(actions)
+    done = last_steps(actions, as_of=as_of)
     ladder = dunning_days(grade, policy=policy)
     steps: list[InvoiceStep] = []
     active_promise: ActionRecord | None = None
@@ -353,6 +440,8 @@ def _customer_item(
             )
         else:  # the common case, without recomputing the ladder per invoice
             step = _ladder_step(dpd, grade, ladder, policy, "")
+        if done:
+            step = hold_for_follow_up(step, last_done=done, as_of=as_of, policy=policy)
         if step.action == "wait_for_promise":
             active_promise = promise
         predicted = inv.days_late if not is_missing(inv.days_late) else inv.days_late_p50
@@ -439,8 +528,9 @@ def rank_worklist(
             open amount are ignored.
         as_of: today.
         policy: the decision policy (cost of capital, dunning ladder, capacity).
-        actions: logged actions of these customers (promises pause dunning; the latest
-            action is shown); actions dated after `as_of` are ignored.
+        actions: logged actions of these customers (promises pause dunning; reminders,
+            calls and escalations hold back their step until its follow-up interval has
+            passed; the latest action is shown); actions dated after `as_of` are ignored.
         grades: customer_id -> risk grade, e.g. from scoring a typical new invoice;
             customers missing here are graded from their open invoices' open-amount-
             weighted P(default) (or predicted days late without a default model).

@@ -27,6 +27,7 @@ table{border-collapse:collapse;width:100%}th,td{padding:.4rem .6rem;border-botto
 text-align:left;vertical-align:top}th{background:#f4f4f4}.num{text-align:right}
 .escalate{color:#b00020;font-weight:600}.call{color:#c25e00;font-weight:600}
 .reminder{color:#0b5394}.dispute_resolution{color:#6a1b9a}small{color:#666}
+.follow_up_later,.wait_for_promise{color:#666}
 """
 
 

@@ -28,7 +28,9 @@ async def get_worklist(
     ),
     grade: Literal["A", "B", "C", "D", "E"] | None = Query(default=None),
     include_waiting: bool = Query(
-        default=False, description="Also customers with nothing to do today."
+        default=False,
+        description="Also customers with nothing to do today (promise pending, next "
+        "follow-up date not reached, nothing due yet), after those with work.",
     ),
 ) -> Response:
     """Customers ranked by priority with next action, reasons and last action."""
