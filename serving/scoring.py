@@ -372,8 +372,8 @@ def worklist_page(
         grade: only customers of this risk grade.
         collector: only customers whose last action this collector logged (their
             accounts in progress).
-        include_waiting: also customers with nothing to do today (promise pending, not
-            due yet), after those needing work.
+        include_waiting: also customers with nothing to do today (promise pending,
+            follow-up date not reached, not due yet), after those needing work.
     """
     work, waiting = state.ranked()
     items = work + waiting if include_waiting else work
