@@ -406,11 +406,16 @@ def check_duplicates(sources: list[TypedFrame], problems: Problems) -> None:
 
 
 def derive_settled_payments(invoices: TypedFrame) -> TypedFrame | None:
-    """One full payment per invoice with a settled date, as if read from the invoice file."""
+    """One full payment per settled invoice, as if read from the invoice file.
+
+    A repeated invoice_id yields one payment, from its first row (the row the reference
+    checks take as the invoice): the repeat is reported once, as a duplicate invoice.
+    """
     f = invoices.frame
     if SETTLED_COLUMN not in f.columns:
         return None
-    settled = f[f[SETTLED_COLUMN].notna() & f["invoice_id"].notna()]
+    first = ~f["invoice_id"].duplicated(keep="first").to_numpy(dtype=bool)
+    settled = f[first & (f[SETTLED_COLUMN].notna() & f["invoice_id"].notna()).to_numpy()]
     payments = pd.DataFrame(
         {
             "payment_id": (SETTLED_PAYMENT_PREFIX + settled["invoice_id"]).astype("str"),

@@ -394,6 +394,38 @@ def test_quoted_line_breaks_keep_line_numbers_physical(sqlite_url: str, tmp_path
     assert _problems(exc) == {("actions.csv", 6, "kind")}
 
 
+def test_blank_lines_keep_line_numbers_physical(sqlite_url: str, tmp_path: Path) -> None:
+    frames = make_ledger(seed=13)
+    frames["invoices"].loc[4, "amount"] = -1.0  # INV-0004, the fifth record
+    folder = write_ledger(frames, tmp_path / "in")
+    path = folder / "invoices.csv"
+    header, *records = path.read_text().splitlines()
+    # Blank lines before the first record, in the middle (before the bad one) and at the end.
+    path.write_text("\n".join([header, "", *records[:3], "", "", *records[3:], "", ""]) + "\n")
+    with pytest.raises(DataImportError) as exc:
+        run(sqlite_url, folder)
+
+    # Header = 1, blank 2, INV-0000..0002 on 3-5, blanks 6-7, INV-0003 on 8, INV-0004 on 9.
+    assert _problems(exc) == {("invoices.csv", 9, "amount")}
+
+
+def test_quoted_line_breaks_after_blank_lines_keep_line_numbers_physical(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    frames = make_ledger(seed=14)
+    frames["actions"].loc[0, "text"] = "line one\n\nline three"  # an empty line in quotes
+    frames["actions"].loc[2, "kind"] = "shout"
+    folder = write_ledger(frames, tmp_path / "in")
+    path = folder / "actions.csv"
+    text = path.read_text()
+    path.write_text(text.replace("\nACT-2,", "\n\nACT-2,"))  # a blank line before ACT-2
+    with pytest.raises(DataImportError) as exc:
+        run(sqlite_url, folder)
+
+    # Header = 1, ACT-1 spans lines 2-4, blank 5, ACT-2 is line 6, ACT-3 starts on line 7.
+    assert _problems(exc) == {("actions.csv", 7, "kind")}
+
+
 def test_a_write_refused_midway_rolls_everything_back(sqlite_url: str, tmp_path: Path) -> None:
     run(sqlite_url, write_ledger(make_ledger(seed=12), tmp_path / "first"))
     with get_engine(sqlite_url).begin() as conn:  # the store refuses new payments

@@ -223,6 +223,25 @@ def test_derived_payment_problems_point_at_the_invoice_line(
     assert "payment date 2024-01-01 is before the invoice's issue date 2024-03-05" in row.reason
 
 
+@pytest.mark.parametrize("customer", [b"K1", b"K2"])
+def test_duplicate_settled_invoice_is_reported_once(
+    sqlite_url: str, tmp_path: Path, customer: bytes
+) -> None:
+    folder = foreign_export(tmp_path / "erp")
+    path = folder / "open_items.csv"
+    lines = path.read_bytes().split(b"\r\n")
+    # R-4 (line 6, customer K1, settled) exported again on line 14, as is or for K2.
+    again = lines[5].replace(b";K1;", b";" + customer + b";")
+    path.write_bytes(b"\r\n".join([*lines[:-1], again, b""]))
+    with pytest.raises(DataImportError) as exc:
+        import_directory(get_engine(sqlite_url), folder, mapping=folder / "mapping.toml")
+
+    rows = [(r.file, r.line, r.column) for r in exc.value.bad_rows]
+    assert rows == [("open_items.csv", 6, "Doc No"), ("open_items.csv", 14, "Doc No")]
+    assert all("duplicate invoice_id 'R-4'" in r.reason for r in exc.value.bad_rows)
+    assert exc.value.total == 2
+
+
 def test_without_the_mapping_the_foreign_files_are_named_as_missing(
     sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -132,3 +132,43 @@ def test_missing_folder_and_missing_files_are_named(tmp_path: Path, sqlite_url: 
     pd.DataFrame({"invoice_id": ["x"]}).to_parquet(folder / "invoices.parquet")
     with pytest.raises(DataImportError, match=r"both invoices.csv and invoices.parquet"):
         import_directory(engine, folder)
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        ("id,name\n\n1,a\n\n\n2,b\n3,c\n\n\n", [3, 6, 7]),  # blank at start, middle and end
+        ("id,name\r\n1,a\r\n\r\n2,b", [2, 4]),  # CRLF, no final line break
+        ("id,name\r1,a\r\r2,b\r", [2, 4]),  # old Mac line ends: "\r" alone
+    ],
+)
+def test_blank_lines_are_counted_as_physical_lines(
+    tmp_path: Path, text: str, lines: list[int]
+) -> None:
+    raw = read_raw(write(tmp_path / "x.csv", text))
+
+    assert raw.frame.index.tolist() == lines
+
+
+def test_quoted_line_breaks_and_blank_lines_together(tmp_path: Path) -> None:
+    # a spans 3-5 (an empty line inside its quotes), b is 7, c spans 8-9, d is 11.
+    text = 'id,text\n\na,"one\n\nthree"\n\nb,plain\nc,"x\r\ny"\n\nd,last\n\n'
+    raw = read_raw(write(tmp_path / "x.csv", text))
+
+    assert raw.frame["id"].tolist() == ["a", "b", "c", "d"]
+    assert raw.frame["text"].tolist()[0] == "one\n\nthree"
+    assert raw.frame.index.tolist() == [3, 7, 8, 11]
+
+
+def test_wrong_field_counts_are_located_by_line_not_by_text(tmp_path: Path) -> None:
+    # Row text that also occurs earlier ("2", "1,a,b"), after a blank and a multi-line record.
+    text = 'id,name\n1,a,b\n\n2,"multi\nline"\n42,c\n2\n1,a,b\n'
+    with pytest.raises(DataImportError) as exc:
+        read_raw(write(tmp_path / "x.csv", text))
+
+    assert [(r.file, r.line, r.reason[:41]) for r in exc.value.bad_rows] == [
+        ("x.csv", 2, "the row has 3 field(s), the header has 2:"),
+        ("x.csv", 7, "the row has 1 field(s), the header has 2:"),
+        ("x.csv", 8, "the row has 3 field(s), the header has 2:"),
+    ]
+    assert "x.csv:7: the row has 1 field(s)" in str(exc.value)
