@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "policy_problems"]
 
@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         description="Training rows the models learn from at most; a larger training period "
         "is sampled (seeded, within the period): more rows barely change the models but cost "
         "time linearly.",
+    )
+    train_exclude_features: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Features the models must not use, comma-separated. Customer attributes "
+        "are stored as they are now, not as they were: if your ERP overwrites credit limits "
+        "(e.g. cuts them after a default), leave out customer_credit_limit and "
+        "exposure_credit_utilisation, or past rows learn from later events.",
     )
     train_threads: int = Field(
         default=0, ge=0, description="LightGBM threads (0 = LightGBM's default, all cores)."
@@ -306,6 +313,13 @@ class Settings(BaseSettings):
         le=365,
         description="Days from issue within which payment earns the discount (2/10 net 30: 10).",
     )
+
+    @field_validator("train_exclude_features", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     @field_validator("home", "models_dir", mode="after")
     @classmethod

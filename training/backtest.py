@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from duecast.config import Settings
-from features.spec import CATEGORICAL_COLUMNS, FEATURE_COLUMNS
+from features.spec import CATEGORICAL_COLUMNS
 from training.baselines import fit_history_baseline, fit_linear, fit_logistic
 from training.bundle import Bundle, ScoreCalibrator, Scores, feature_matrix
-from training.dataset import Folds, issue_rows, time_folds
+from training.dataset import Folds, issue_rows, model_feature_columns, time_folds
 from training.metrics import days_late_metrics, default_metrics
 from training.models import (
     TrainConfig,
@@ -67,6 +67,7 @@ class BacktestResult:
     as_of: datetime.date
     folds: Folds
     check: DataCheck
+    feature_columns: list[str]  # the model matrix's columns
     categories: dict[str, list[str]]
     default_model: lgb.Booster | None
     calibrator: ScoreCalibrator | None
@@ -185,7 +186,7 @@ def run_backtest(
     stage, total = "training models", 6
     _step(on_progress, stage, 0, total)
     categories = {c: [str(v) for v in table[c].cat.categories] for c in CATEGORICAL_COLUMNS}
-    names = list(FEATURE_COLUMNS)
+    names = model_feature_columns(settings.train_exclude_features)
     X = feature_matrix(table, names, categories)
     folds = time_folds(
         table,
@@ -284,6 +285,7 @@ def run_backtest(
         "valid_days": settings.backtest_valid_days,
         "test_days": settings.backtest_test_days,
         "train_rows_used": len(train_rows),
+        "excluded_features": ",".join(settings.train_exclude_features) or None,
         "default_class_weight": round(default_class_weight(y_tr), 4),
         "calibration": evaluation["calibration"],
         "trees": {k: m.num_trees() for k, m in days_models.items()}
@@ -295,6 +297,7 @@ def run_backtest(
         as_of=as_of,
         folds=folds,
         check=check,
+        feature_columns=names,
         categories=categories,
         default_model=default_model,
         calibrator=calibrator,

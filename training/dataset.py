@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from duecast.config import Settings
+from duecast.errors import ConfigurationError
 from features.build import KEY_COLUMNS, LABEL_COLUMNS, build_training_table
 from features.export import default_as_of, ledger_from_store
 from features.ledger import Ledger
+from features.spec import FEATURE_COLUMNS
 from features.store import get_engine
 
 __all__ = [
@@ -28,11 +30,15 @@ __all__ = [
     "data_fingerprint",
     "issue_rows",
     "load_training_table",
+    "model_feature_columns",
     "period_mask",
     "time_folds",
 ]
 
 logger = logging.getLogger(__name__)
+
+# The history baseline reads these columns of the model matrix.
+_BASELINE_INPUTS = ("history_share_late", "history_days_late_mean")
 
 # With little history the periods shrink to these shares of the usable span.
 _SHRINK_VALID = 0.2
@@ -81,6 +87,27 @@ class Folds:
             "test_period": list(self.test_period),
             "excluded_incomplete": self.excluded,
         }
+
+
+def model_feature_columns(excluded: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The features the models learn from: the feature spec's, less `excluded`.
+
+    Raises:
+        ConfigurationError: an excluded name is not a feature, or the baselines need it.
+    """
+    unknown = sorted(set(excluded) - set(FEATURE_COLUMNS))
+    if unknown:
+        raise ConfigurationError(
+            f"DUECAST_TRAIN_EXCLUDE_FEATURES names unknown features {unknown}: choose among "
+            f"{', '.join(FEATURE_COLUMNS)}"
+        )
+    needed = sorted(set(excluded) & set(_BASELINE_INPUTS))
+    if needed:
+        raise ConfigurationError(
+            f"DUECAST_TRAIN_EXCLUDE_FEATURES cannot leave out {needed}: the history baseline "
+            "the models are compared with reads them"
+        )
+    return [c for c in FEATURE_COLUMNS if c not in set(excluded)]
 
 
 def time_folds(

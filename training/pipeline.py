@@ -25,7 +25,7 @@ import pandas as pd
 import duecast
 from duecast.config import Settings
 from duecast.errors import ModelNotFoundError
-from features.spec import FEATURE_COLUMNS, FEATURE_SET_VERSION, spec_as_records
+from features.spec import FEATURE_SET_VERSION, spec_as_records
 from training.backtest import model_blocks, run_backtest, test_set
 from training.bundle import Bundle, save_bundle
 from training.dataset import data_fingerprint, load_training_table, period_mask
@@ -118,7 +118,7 @@ def train(
     fingerprint = data_fingerprint(table)
     trained_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     main_model = result.default_model or result.days_late_models["mean"]
-    sample = pd.DataFrame(result.test.X[:20], columns=FEATURE_COLUMNS)
+    sample = pd.DataFrame(result.test.X[:20], columns=result.feature_columns)
     tags = {
         "as_of": as_of.isoformat(),
         "code_version": _code_version(),
@@ -135,7 +135,7 @@ def train(
             trained_at=trained_at,
             as_of=as_of.isoformat(),
             feature_set_version=FEATURE_SET_VERSION,
-            feature_columns=list(FEATURE_COLUMNS),
+            feature_columns=list(result.feature_columns),
             categories=result.categories,
             horizon_days=settings.horizon_days,
             default_model=result.default_model,

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from features.spec import FEATURE_COLUMNS
 from training.backtest import BacktestResult
 from training.metrics import capture_curve
 
@@ -117,7 +116,7 @@ def write_plots(result: BacktestResult, out_dir: Path) -> list[Path]:
     gain = model.feature_importance(importance_type="gain")
     order = np.argsort(gain)[::-1][:_TOP_FEATURES][::-1]
     fig, ax = plt.subplots(figsize=(6, 6))
-    ax.barh([FEATURE_COLUMNS[i] for i in order], gain[order])
+    ax.barh([result.feature_columns[i] for i in order], gain[order])
     which = "default model" if result.default_model is not None else "days-late model"
     ax.set(xlabel="total gain", title=f"Feature importance ({which})")
     save(fig, "importance")
