@@ -314,19 +314,8 @@ def _records(path: Path, *, delimiter: str, encoding: str) -> Iterator[tuple[int
 
 def _record_lines(path: Path, *, delimiter: str, encoding: str) -> np.ndarray:
     """The line where each record starts, header first (`_records` without the fields)."""
-    starts: list[int] = []
-    append = starts.append  # a plain loop: a fifth faster than the generator on big files
-    with (
-        _large_fields(),
-        path.open(encoding=_codec(encoding), newline="") as handle,
-    ):
-        reader = csv.reader(handle, delimiter=delimiter)
-        end = 0
-        for fields in reader:
-            if fields:
-                append(end + 1)
-            end = reader.line_num
-    return np.asarray(starts, dtype=np.int64)
+    lines = _records(path, delimiter=delimiter, encoding=encoding)
+    return np.fromiter((line for line, _ in lines), dtype=np.int64)
 
 
 @contextmanager

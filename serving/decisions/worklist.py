@@ -27,7 +27,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
 from serving.decisions.grades import RiskGrade, assess_grade
 from serving.decisions.policy import GRADES, Policy
@@ -61,16 +61,9 @@ ActionKind = Literal[
     "wait_for_promise",
     "none",
 ]
-# Most urgent first: a customer's next action is the most urgent of its invoices'.
-ACTIONS: tuple[ActionKind, ...] = (
-    "escalate",
-    "call",
-    "dispute_resolution",
-    "reminder",
-    "follow_up_later",
-    "wait_for_promise",
-    "none",
-)
+# Most urgent first (the Literal's order): a customer's next action is the most urgent
+# of its invoices'.
+ACTIONS: tuple[ActionKind, ...] = get_args(ActionKind)
 # Actions that take a collector's time today (and so count against capacity).
 WORK_ACTIONS: frozenset[str] = frozenset({"escalate", "call", "dispute_resolution", "reminder"})
 _URGENCY = {a: i for i, a in enumerate(ACTIONS)}
