@@ -87,6 +87,9 @@ class Runtime:
         """Load the model and build a complete state (blocking; seconds on big stores)."""
         with self._build_lock:
             bundle = self.load_model()
+            # Made here, off the request path: the first order would otherwise wait for
+            # them (about 70 ms on a 1,350-tree champion).
+            bundle.row_predictors()
             state = ServingState.build(
                 self.engine,
                 bundle=bundle,

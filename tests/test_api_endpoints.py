@@ -51,6 +51,13 @@ def _no_raw_feature_names(texts: list[str]) -> None:
 # ---------------------------------------------------------------- operations
 
 
+def test_one_row_predictors_are_made_at_load_not_on_the_first_order(
+    fresh_client: TestClient,
+) -> None:
+    bundle = fresh_client.app.state.runtime.state.bundle  # type: ignore[attr-defined]
+    assert bundle._row_predictors is not None
+
+
 def test_healthz_readyz_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")

@@ -19,7 +19,7 @@ from duecast.config import Settings, get_settings
 from features.spec import FEATURE_COLUMNS
 from tests.training_support import generated_store, store_settings
 from training.backtest import run_backtest
-from training.dataset import issue_rows, load_training_table, time_folds
+from training.dataset import issue_rows, load_training_table, settings_folds
 from training.pipeline import TrainOutcome, evaluate, train
 from training.plots import PLOT_FILES
 
@@ -83,13 +83,7 @@ def test_folds_follow_time_and_drop_incomplete_outcomes(
 ) -> None:
     settings, outcome = trained
     as_of = _as_of(outcome)
-    folds = time_folds(
-        table,
-        as_of=as_of,
-        horizon_days=settings.horizon_days,
-        valid_days=settings.backtest_valid_days,
-        test_days=settings.backtest_test_days,
-    )
+    folds = settings_folds(table, as_of=as_of, settings=settings)
     issue = table["issue_date"]
     assert issue[folds.train].max() < issue[folds.valid].min()
     assert issue[folds.valid].max() < issue[folds.test].min()

@@ -102,18 +102,12 @@ def test_empty_store_says_to_import_first(settings: Settings) -> None:
 
 
 def test_short_history_is_reported(tmp_path: Path) -> None:
-    from training.dataset import time_folds
+    from training.dataset import settings_folds
     from training.sufficiency import check_history
 
     settings = store_settings(tmp_path / "short", min_settled_invoices=10)
     generated_store(settings, customers=40, years=0.9, seed=6)
     table, as_of, _ = load_training_table(settings)
-    folds = time_folds(
-        table,
-        as_of=as_of,
-        horizon_days=settings.horizon_days,
-        valid_days=settings.backtest_valid_days,
-        test_days=settings.backtest_test_days,
-    )
+    folds = settings_folds(table, as_of=as_of, settings=settings)
     check = check_history(table, folds, settings)
     assert any("days of invoice history" in w for w in check.warnings)

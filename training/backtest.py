@@ -22,7 +22,7 @@ from duecast.config import Settings
 from features.spec import CATEGORICAL_COLUMNS
 from training.baselines import fit_history_baseline, fit_linear, fit_logistic
 from training.bundle import Bundle, ScoreCalibrator, Scores, feature_matrix
-from training.dataset import Folds, issue_rows, model_feature_columns, time_folds
+from training.dataset import Folds, issue_rows, model_feature_columns, settings_folds
 from training.metrics import days_late_metrics, default_metrics
 from training.models import (
     TrainConfig,
@@ -188,13 +188,7 @@ def run_backtest(
     categories = {c: [str(v) for v in table[c].cat.categories] for c in CATEGORICAL_COLUMNS}
     names = model_feature_columns(settings.train_exclude_features)
     X = feature_matrix(table, names, categories)
-    folds = time_folds(
-        table,
-        as_of=as_of,
-        horizon_days=settings.horizon_days,
-        valid_days=settings.backtest_valid_days,
-        test_days=settings.backtest_test_days,
-    )
+    folds = settings_folds(table, as_of=as_of, settings=settings)
     check = check_history(table, folds, settings)
     config = train_config(settings)
     train_rows = _sample(folds.train, settings.train_max_rows, seed=config.seed)

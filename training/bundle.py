@@ -156,7 +156,7 @@ class Bundle:
     thresholds: dict[str, float]
     # Per categorical column: value -> code, precomputed so `row` stays a dict lookup.
     _codes: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)
-    # One-row predictors of `predict_row`, made on first use (serving only needs them).
+    # One-row predictors of `predict_row`, made by `row_predictors` (serving only).
     _row_predictors: dict[str, RowPredictor] | None = field(
         init=False, repr=False, compare=False, default=None
     )
@@ -217,18 +217,23 @@ class Bundle:
             days_late_p90=p90,
         )
 
-    def predict_row(self, x: np.ndarray, *, quantiles: bool = True) -> Scores:
-        """Scores of one model row (from `row`), as `predict` gives them, in microseconds.
-
-        With `quantiles=False` the p10/p50/p90 models are skipped (NaN): they hold most
-        of the trees, and an order decision graded by P(default) does not need them.
-        """
+    def row_predictors(self) -> dict[str, RowPredictor]:
+        """The one-row predictor of each model, made on first call (tens of milliseconds)."""
         predictors = self._row_predictors
         if predictors is None:
             predictors = {k: RowPredictor(m) for k, m in self.days_late_models.items()}
             if self.default_model is not None:
                 predictors["default"] = RowPredictor(self.default_model, raw_score=True)
             object.__setattr__(self, "_row_predictors", predictors)
+        return predictors
+
+    def predict_row(self, x: np.ndarray, *, quantiles: bool = True) -> Scores:
+        """Scores of one model row (from `row`), as `predict` gives them, in microseconds.
+
+        With `quantiles=False` the p10/p50/p90 models are skipped (NaN): they hold most
+        of the trees, and an order decision graded by P(default) does not need them.
+        """
+        predictors = self.row_predictors()
         if self.calibrator is not None and "default" in predictors:
             p_default = self.calibrator(np.array([predictors["default"](x)]))
         else:

@@ -32,6 +32,7 @@ __all__ = [
     "load_training_table",
     "model_feature_columns",
     "period_mask",
+    "settings_folds",
     "time_folds",
 ]
 
@@ -166,6 +167,17 @@ def time_folds(
         valid_period=(_iso(valid_start), _iso(test_start)),
         test_period=(_iso(test_start), _iso(end)),
         excluded=int((~complete).sum()),
+    )
+
+
+def settings_folds(table: pd.DataFrame, *, as_of: datetime.date, settings: Settings) -> Folds:
+    """`time_folds` with the horizon and periods of `settings`."""
+    return time_folds(
+        table,
+        as_of=as_of,
+        horizon_days=settings.horizon_days,
+        valid_days=settings.backtest_valid_days,
+        test_days=settings.backtest_test_days,
     )
 
 
