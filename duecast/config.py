@@ -16,7 +16,11 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "policy_problems"]
+__all__ = ["PANDAS_DATE_MAX", "PANDAS_DATE_MIN", "Settings", "get_settings", "policy_problems"]
+
+# The whole days pandas' nanosecond timestamps can hold (1677-09-21 .. 2262-04-11).
+PANDAS_DATE_MIN = datetime.date(1677, 9, 22)
+PANDAS_DATE_MAX = datetime.date(2262, 4, 10)
 
 
 class Settings(BaseSettings):
@@ -50,6 +54,45 @@ class Settings(BaseSettings):
         default=None,
         description="Date the API scores and decides as of (default: today, UTC); pin it "
         "to serve a historical ledger, e.g. in demos and tests.",
+    )
+
+    # Input limits: every door (API, import, mapping, events) rejects values outside them,
+    # so the store never holds a value the feature code cannot read.
+    date_min: datetime.date = Field(
+        default=datetime.date(1900, 1, 1),
+        description="Earliest date accepted anywhere (issue, due, payment, action, order dates).",
+    )
+    date_max: datetime.date = Field(
+        default=datetime.date(2199, 12, 31),
+        description="Latest date accepted anywhere (pandas reads 1677-09-22 .. 2262-04-11).",
+    )
+
+    # API limits (serving/)
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1_024,
+        description="Largest request body the API reads; larger ones get 413 before the body "
+        "is read, with or without a key.",
+    )
+    api_rate_limit_per_second: float = Field(
+        default=2_000.0,
+        ge=0.0,
+        description="Sustained requests per second one API key may send to the decision and "
+        "write endpoints, per worker (0 = no limit); above it the API answers 429 with "
+        "Retry-After.",
+    )
+    api_rate_limit_burst: int = Field(
+        default=2_000,
+        ge=1,
+        description="Requests one key may send at once above the sustained rate (per worker).",
+    )
+    api_key_cache_size: int = Field(
+        default=1_024, ge=1, description="API keys whose lookup each worker keeps in memory."
+    )
+    api_key_cache_seconds: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="Seconds a cached key lookup is trusted before the store is asked again.",
     )
 
     # Labels
@@ -326,6 +369,16 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         # Resolved once, so a later chdir cannot move the store under our feet.
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _check_date_range(self) -> Settings:
+        # pandas holds dates as nanoseconds: outside these bounds the feature code fails.
+        if not PANDAS_DATE_MIN <= self.date_min < self.date_max <= PANDAS_DATE_MAX:
+            raise ValueError(
+                f"date_min ({self.date_min}) must come before date_max ({self.date_max}), "
+                f"both within {PANDAS_DATE_MIN} .. {PANDAS_DATE_MAX}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
