@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,71 +40,18 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import duecast_bin, report, run_measured
+from _measure import (
+    create_key,
+    duecast_bin,
+    free_port,
+    prepare_store,
+    report,
+    stop_server,
+    wait_ready,
+)
 
 END = "2026-06-30"
 AS_OF = "2026-07-01"  # the day after the history: every event is known
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _prepare(work: Path, customers: int, years: float, env: dict[str, str], models: Path) -> None:
-    data, db = work / "data", work / "home" / "duecast.db"
-    if not db.exists():
-        print(f"generate + import {customers:,} customers, {years:g} years ...", flush=True)
-        gen = run_measured(
-            [
-                duecast_bin(),
-                "generate",
-                "--customers",
-                str(customers),
-                "--years",
-                str(years),
-                "--out",
-                str(data),
-                "--seed",
-                "1",
-                "--end-date",
-                END,
-            ],
-            env,
-        )
-        imp = run_measured([duecast_bin(), "import", str(data)], env)
-        print(f"  generate {gen.seconds:.0f} s, import {imp.seconds:.0f} s", flush=True)
-    if not (models / "champion").exists():
-        print("train + promote ...", flush=True)
-        tr = run_measured([duecast_bin(), "train", "--as-of", AS_OF], env)
-        pr = run_measured([duecast_bin(), "promote", "--force"], env)
-        print(f"  train {tr.seconds:.0f} s, promote {pr.seconds:.0f} s", flush=True)
-
-
-def _admin_key(env: dict[str, str]) -> str:
-    out = subprocess.run(
-        [duecast_bin(), "apikey", "create", "--role", "admin", "--name", "bench"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
-def _wait_ready(base: str, process: subprocess.Popen, timeout: float) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if process.poll() is not None:
-            raise SystemExit("duecast serve exited before it was ready")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return time.monotonic() - start
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"duecast serve not ready after {timeout:.0f} s")
 
 
 def _order_request(rng: random.Random, customers: list[str], key: str) -> bytes:
@@ -230,9 +176,9 @@ def main() -> int:
         "DUECAST_MODELS_DIR": str(models),
         "DUECAST_SERVE_AS_OF": AS_OF,
     }
-    _prepare(work, args.customers, args.years, env, models)
-    key = _admin_key(env)
-    port = _free_port()
+    prepare_store(work, args.customers, args.years, env, models, end=END, as_of=AS_OF)
+    key = create_key(env)
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (work / "serve.log").open("w")
     server = subprocess.Popen(
@@ -242,7 +188,7 @@ def main() -> int:
         stderr=subprocess.STDOUT,
     )
     try:
-        ready = _wait_ready(base, server, timeout=900)
+        ready = wait_ready(base, server, timeout=900)
         print(f"duecast serve ready in {ready:.0f} s ({args.workers} workers)", flush=True)
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
             model = client.get("/v1/model").json()
@@ -258,11 +204,7 @@ def main() -> int:
         bounded = asyncio.run(_order_load(port, key, customers, rate=args.rate, **load))
         closed = asyncio.run(_order_load(port, key, customers, rate=None, **load))
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
         log.close()
 
     ok = True

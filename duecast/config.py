@@ -373,10 +373,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_date_range(self) -> Settings:
         # pandas holds dates as nanoseconds: outside these bounds the feature code fails.
-        if not PANDAS_DATE_MIN <= self.date_min < self.date_max <= PANDAS_DATE_MAX:
+        # The margin leaves room for due date + horizon and the snapshots after it.
+        margin = datetime.timedelta(days=self.horizon_days + 400)
+        low, high = PANDAS_DATE_MIN + margin, PANDAS_DATE_MAX - margin
+        if not low <= self.date_min < self.date_max <= high:
             raise ValueError(
                 f"date_min ({self.date_min}) must come before date_max ({self.date_max}), "
-                f"both within {PANDAS_DATE_MIN} .. {PANDAS_DATE_MAX}"
+                f"both within {low} .. {high} (pandas' date range less the horizon)"
             )
         return self
 

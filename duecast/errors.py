@@ -5,8 +5,10 @@
     ├── DataImportError         files that cannot be imported (carries every bad row)
     ├── MappingError            a column-mapping file that cannot be applied
     ├── StoreError              the database is missing, unreachable or out of date
+    │   └── CustomerUnavailableError  one customer's stored rows cannot be served
     ├── LeakageError            a feature would use information from after its snapshot
     ├── ModelNotFoundError      no trained / promoted model where one is needed
+    │   └── BundleError         a bundle that is there but corrupt or inconsistent
     ├── InsufficientDataError   the history is too thin to train a model on
     ├── UnknownEntityError      a customer or invoice id the store does not hold
     ├── InvalidRequestError     a request that is well-formed but cannot be carried out
@@ -22,8 +24,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "BadRow",
+    "BundleError",
     "ConfigurationError",
     "ConflictError",
+    "CustomerUnavailableError",
     "DataImportError",
     "DuecastError",
     "InsufficientDataError",
@@ -52,12 +56,21 @@ class StoreError(DuecastError):
     """The database cannot be reached or its schema is not what this version expects."""
 
 
+class CustomerUnavailableError(StoreError):
+    """One customer cannot be served (e.g. a stored date pandas cannot read); others can."""
+
+
 class LeakageError(DuecastError):
     """A feature computation would read events dated on or after its snapshot."""
 
 
 class ModelNotFoundError(DuecastError):
     """A model, run or bundle that a command needs does not exist yet."""
+
+
+class BundleError(ModelNotFoundError):
+    """A model bundle that exists but cannot be used: a file whose hash does not match,
+    unreadable model text, a feature list that does not match the feature spec."""
 
 
 class InsufficientDataError(DuecastError):

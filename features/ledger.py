@@ -19,9 +19,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from duecast.config import PANDAS_DATE_MAX, PANDAS_DATE_MIN
+from duecast.errors import StoreError
 from duecast.schema import TABLES
 
-__all__ = ["Ledger", "day_timestamp", "last_event_day", "ledger_from_frames", "load_ledger"]
+__all__ = [
+    "Ledger",
+    "UnreadableRow",
+    "day_timestamp",
+    "last_event_day",
+    "ledger_from_frames",
+    "load_ledger",
+    "read_ledger",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +39,10 @@ _LEDGER_TABLES = ("customers", "invoices", "payments", "adjustments", "actions")
 _STR_DTYPE = "str"
 # Keeps `load_ledger(customer_ids=...)` inside the bind-parameter limits of SQLite / PostgreSQL.
 _ID_CHUNK = 900
+# Stored rows named in one StoreError message of `load_ledger`.
+_BAD_ROWS_SHOWN = 5
+_TS_MIN = pd.Timestamp(PANDAS_DATE_MIN)
+_TS_MAX = pd.Timestamp(PANDAS_DATE_MAX) + pd.Timedelta(days=1)  # the whole last day
 
 
 def day_timestamp(day: datetime.date | pd.Timestamp | str) -> pd.Timestamp:
@@ -182,8 +196,133 @@ def _dates(values: pd.Series) -> pd.Series:
     return values.astype("datetime64[ns]")
 
 
-def load_ledger(engine: sa.Engine, *, customer_ids: Sequence[str] | None = None) -> Ledger:
-    """Read the ledger from the AR store (`features.store` tables).
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A stored row holding a value pandas cannot read (e.g. a date in the year 3000)."""
+
+    table: str
+    row_id: str
+    customer_id: str | None  # the customer it belongs to, when it can be told
+    column: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        owner = f" of customer {self.customer_id!r}" if self.customer_id else ""
+        return (
+            f"{self.table} row {self.row_id!r}{owner}: {self.column} = {self.value!r} {self.reason}"
+        )
+
+
+def _coerced(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series, str]:
+    """`values` converted as `_typed` would, unreadable ones missing; their mask; why."""
+    if kind in ("date", "datetime"):
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            parsed = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        elif pd.api.types.is_datetime64_dtype(values.dtype):
+            parsed = values
+        else:
+            parsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
+            parsed = parsed.dt.tz_localize(None)
+        # pandas 3 parses to microseconds, which hold the year 3000; the ledger's
+        # nanosecond columns do not, so the range is checked before the cast.
+        outside = parsed.notna() & ((parsed < _TS_MIN) | (parsed >= _TS_MAX))
+        parsed = parsed.where(~outside).astype("datetime64[ns]")
+        reason = f"is not a date between {PANDAS_DATE_MIN} and {PANDAS_DATE_MAX}"
+    elif kind in ("money", "int"):
+        parsed = pd.to_numeric(values, errors="coerce").astype("float64")
+        outside = parsed.notna() & ~np.isfinite(parsed)
+        if kind == "int":
+            outside |= parsed.notna() & (parsed != np.floor(parsed))
+        parsed = parsed.where(~outside)
+        reason = "is not a finite number" if kind == "money" else "is not a whole number"
+    else:
+        return values, pd.Series(False, index=values.index), ""
+    bad = values.notna().to_numpy() & parsed.isna().to_numpy()
+    return parsed, pd.Series(bad, index=values.index), reason
+
+
+def _unreadable(
+    frames: dict[str, pd.DataFrame],
+) -> tuple[dict[str, pd.DataFrame], list[UnreadableRow]]:
+    """Frames with date and number columns converted, and every row that could not be."""
+    out: dict[str, pd.DataFrame] = {}
+    found: list[tuple[str, pd.Index, str, pd.Series, str]] = []
+    for name, frame in frames.items():
+        frame = frame.copy()
+        for col in TABLES[name].columns:
+            if col.name not in frame.columns:
+                continue
+            parsed, bad, reason = _coerced(frame[col.name], col.kind)
+            if bad.any():
+                found.append((name, frame.index[bad.to_numpy()], col.name, frame[col.name], reason))
+            if col.kind in ("date", "datetime", "money"):
+                frame[col.name] = parsed
+        out[name] = frame
+    if not found:
+        return out, []
+    owner = dict(
+        zip(
+            frames["invoices"]["invoice_id"].astype("str"),
+            frames["invoices"]["customer_id"].astype("str"),
+            strict=True,
+        )
+    )
+    rows = []
+    for name, index, column, raw, reason in found:
+        frame = frames[name]
+        key = TABLES[name].key
+        for i in index:
+            cid = frame.at[i, "customer_id"] if "customer_id" in frame.columns else None
+            if (cid is None or pd.isna(cid) or cid == "") and "invoice_id" in frame.columns:
+                cid = owner.get(str(frame.at[i, "invoice_id"]))
+            rows.append(
+                UnreadableRow(
+                    table=name,
+                    row_id=str(frame.at[i, key]),
+                    customer_id=None if cid is None or pd.isna(cid) else str(cid),
+                    column=column,
+                    value=str(raw.at[i]),
+                    reason=reason,
+                )
+            )
+    return out, rows
+
+
+def _without(frames: dict[str, pd.DataFrame], rows: list[UnreadableRow]) -> dict[str, pd.DataFrame]:
+    """Frames without the unreadable rows and without every row of their customers.
+
+    A customer is dropped whole: features of a history with one payment missing would
+    be wrong, not merely incomplete.
+    """
+    customers = {r.customer_id for r in rows if r.customer_id is not None}
+    own = {name: {r.row_id for r in rows if r.table == name} for name in frames}
+    ids = pd.Series(sorted(customers), dtype="str")
+    invoices = frames["invoices"]
+    dropped_invoices = invoices.loc[
+        _isin(invoices["customer_id"].astype("str"), ids)
+        | invoices["invoice_id"].astype("str").isin(own["invoices"]),
+        "invoice_id",
+    ].astype("str")
+    out = {}
+    for name, frame in frames.items():
+        drop = frame[TABLES[name].key].astype("str").isin(own[name]).to_numpy().copy()
+        if "customer_id" in frame.columns:
+            drop |= _isin(frame["customer_id"].astype("str").fillna(""), ids)
+        if name != "invoices" and "invoice_id" in frame.columns:
+            drop |= _isin(frame["invoice_id"].astype("str").fillna(""), dropped_invoices)
+        out[name] = frame[~drop].reset_index(drop=True)
+    return out
+
+
+def read_ledger(
+    engine: sa.Engine, *, customer_ids: Sequence[str] | None = None
+) -> tuple[Ledger, list[UnreadableRow]]:
+    """Read the ledger from the store, leaving out customers with a row pandas cannot read.
+
+    One out-of-range date (written by an older version, a hand edit, direct SQL) would
+    otherwise fail the whole read: here its customer is left out whole, and the row
+    returned so the caller can say which customer is not served and why.
 
     Args:
         engine: engine of the store, schema at head (`features.store.ensure_schema`).
@@ -191,8 +330,49 @@ def load_ledger(engine: sa.Engine, *, customer_ids: Sequence[str] | None = None)
             adjustments and actions (serving refreshes one customer per event).
 
     Returns:
-        The ledger with canonical dtypes.
+        The ledger of every readable customer, and the unreadable rows.
     """
+    frames, bad = _unreadable(_read_frames(engine, customer_ids))
+    if bad:
+        frames = _without(frames, bad)
+    ledger = ledger_from_frames(frames)
+    logger.debug(
+        "Loaded ledger: %d customers, %d invoices, %d payments, %d unreadable rows",
+        len(ledger.customers),
+        len(ledger.invoices),
+        len(ledger.payments),
+        len(bad),
+    )
+    return ledger, bad
+
+
+def load_ledger(engine: sa.Engine, *, customer_ids: Sequence[str] | None = None) -> Ledger:
+    """Read the ledger from the AR store (`features.store` tables).
+
+    Args:
+        engine: engine of the store, schema at head (`features.store.ensure_schema`).
+        customer_ids: when given, only these customers and their invoices, payments,
+            adjustments and actions.
+
+    Returns:
+        The ledger with canonical dtypes.
+
+    Raises:
+        StoreError: a stored row holds a value pandas cannot read (training and exports
+            must not silently leave a customer out; serving uses `read_ledger`).
+    """
+    ledger, bad = read_ledger(engine, customer_ids=customer_ids)
+    if bad:
+        shown = "; ".join(str(r) for r in bad[:_BAD_ROWS_SHOWN])
+        more = f" (and {len(bad) - _BAD_ROWS_SHOWN} more)" if len(bad) > _BAD_ROWS_SHOWN else ""
+        raise StoreError(
+            f"{len(bad)} stored row(s) cannot be read: {shown}{more}. Correct or delete "
+            "these rows in the database, then run the command again"
+        )
+    return ledger
+
+
+def _read_frames(engine: sa.Engine, customer_ids: Sequence[str] | None) -> dict[str, pd.DataFrame]:
     from features.store import TABLE_OBJECTS
 
     frames: dict[str, pd.DataFrame] = {}
@@ -209,14 +389,7 @@ def load_ledger(engine: sa.Engine, *, customer_ids: Sequence[str] | None = None)
                 chunk = ids[start : start + _ID_CHUNK]
                 parts.append(pd.read_sql(_select_for(name, columns, chunk), conn))
             frames[name] = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    ledger = ledger_from_frames(frames)
-    logger.debug(
-        "Loaded ledger: %d customers, %d invoices, %d payments",
-        len(ledger.customers),
-        len(ledger.invoices),
-        len(ledger.payments),
-    )
-    return ledger
+    return frames
 
 
 def _select_for(name: str, columns: list[sa.Column], ids: list[str]) -> sa.Select:

@@ -67,6 +67,7 @@ from typing import Any
 
 import pandas as pd
 
+from duecast import limits
 from duecast.errors import BadRow, MappingError
 from duecast.schema import IMPORT_ORDER, TABLES
 from features.readers import CSV_SUFFIXES, PARQUET_SUFFIXES, RawFile
@@ -380,6 +381,10 @@ def _as_text(value: Any, kind: str, date_format: str | None, where: str) -> str:
         return repr(value)
     if kind in _DATE_KINDS:
         if isinstance(value, datetime | date):
+            # Caught here, once, rather than on every row the default or value map fills.
+            problem = limits.date_problem(value, where)
+            if problem is not None:
+                raise MappingError(problem)
             return value.strftime(date_format or "%Y-%m-%d")
         if isinstance(value, str):
             return value
@@ -394,7 +399,8 @@ def apply_mapping(raw: RawFile, mapping: TableMapping) -> MappedFrame:
 
     Required columns that are missing, and explicitly mapped columns the file lacks,
     become `BadRow`s with line None; unknown extra columns are ignored (logged once).
-    Numbers are rewritten with "." as decimal separator, value maps and defaults
+    Surrounding blanks are stripped (`duecast.limits.BLANKS`: never a control
+    character), numbers rewritten with "." as decimal separator, value maps and defaults
     applied; parsing into types is left to `features.validate`.
     """
     spec = TABLES[mapping.table]
@@ -443,7 +449,8 @@ def apply_mapping(raw: RawFile, mapping: TableMapping) -> MappedFrame:
     for name in list(frame.columns):
         column = frame[name]
         if _is_text(column):
-            column = column.str.strip()
+            # Control characters are not stripped: validation rejects them.
+            column = column.str.strip(limits.BLANKS)
             if kinds[name] in _NUMBER_KINDS:
                 column = _plain_number_text(column, mapping)
         if name in mapping.values:

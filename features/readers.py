@@ -19,6 +19,7 @@ delimiter, rows with the wrong number of fields, unreadable Parquet) raises
 
 from __future__ import annotations
 
+import codecs
 import csv
 import logging
 from collections.abc import Iterator
@@ -161,6 +162,7 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str) -> pd.DataFrame:
         raise _field_count_error(
             path, invalid, expected=len(header), delimiter=delimiter, encoding=encoding
         )
+    _check_quotes_closed(path, delimiter=delimiter, encoding=encoding)
 
     frame = table.to_pandas()
     frame.columns = header
@@ -205,11 +207,38 @@ def _check_single_column(path: Path, name: str, delimiter: str) -> None:
 
 
 def _encoding_error(path: Path, encoding: str) -> DataImportError:
+    line = _first_undecodable_line(path, encoding)
+    rows = []
+    if line is not None:
+        reason = f"the first byte that is not {encoding} text is on this line"
+        rows = [BadRow(path.name, line, None, reason)]
     return DataImportError(
         f"{path.name}: the file is not valid {encoding} text. If it was exported with "
         'another encoding, set it for this table in the mapping file, e.g. encoding = "latin-1" '
-        '(or "cp1252" for Windows exports)'
+        '(or "cp1252" for Windows exports)',
+        rows,
+        len(rows),
     )
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """The line (header = 1) of the first byte `encoding` cannot decode; one pass, by chunk."""
+    decoder = codecs.getincrementaldecoder(_codec(encoding))()
+    line = 1
+    with path.open("rb") as handle:
+        while block := handle.read(_CHUNK):
+            # Bytes of a character cut by the previous chunk, decoded with this one.
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                return line + block.count(b"\n", 0, max(exc.start - pending, 0))
+            line += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:  # the file ends inside a character
+        return line
+    return None
 
 
 def _field_count_error(
@@ -245,6 +274,38 @@ def _field_count_error(
         rows,
         len(rows),
     )
+
+
+def _check_quotes_closed(path: Path, *, delimiter: str, encoding: str) -> None:
+    """Refuse a quote left open: Arrow would read the rest of the file as one value.
+
+    Only a file with an odd number of quote characters can hold one (quoted values and
+    doubled quotes come in pairs), so others cost one byte count and no parsing.
+    """
+    quotes = 0
+    with path.open("rb") as handle:
+        while block := handle.read(_CHUNK):
+            quotes += block.count(b'"')
+    if quotes % 2 == 0:
+        return
+    line = end = 0
+    try:
+        with _large_fields(), path.open(encoding=_codec(encoding), newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, strict=True)
+            for _fields in reader:
+                end = reader.line_num
+    except csv.Error as exc:
+        # Other strict-mode complaints (a quote inside an unquoted value) Arrow reads fine.
+        if "unexpected end of data" in str(exc):
+            line = end + 1
+    if line:
+        reason = "a quoted value starts on this line and is never closed"
+        raise DataImportError(
+            f"{path.name}: a quote is never closed, so the rest of the file would be read as "
+            "one value; nothing was written (close or remove the quote)",
+            [BadRow(path.name, line, None, reason)],
+            1,
+        )
 
 
 def _count_reason(actual: int, expected: int, text: str) -> str:

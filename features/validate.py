@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from duecast import limits
 from duecast.errors import BadRow, DataImportError
 from duecast.schema import ACTION_KINDS, ADJUSTMENT_KINDS, TABLES, ColumnKind
 from features.mapping import SETTLED_COLUMN, SETTLED_PAYMENT_PREFIX, MappedFrame
@@ -183,15 +184,60 @@ def _parse_numbers(column: pd.Series, *, kind: ColumnKind) -> tuple[pd.Series, p
     else:
         numbers = pd.to_numeric(column.where(~missing, None), errors="coerce").astype("float64")
     values = numbers.to_numpy(dtype="float64", na_value=np.nan)
-    # Beyond what the store's NUMERIC(18, 2) / INTEGER columns hold.
-    limit = 1e16 if kind == "money" else 2.0**31
+    # Beyond what the store's INTEGER columns hold; amounts get their bounds in `convert`.
+    limit = np.inf if kind == "money" else 2.0**31
     finite = np.isfinite(values) & (np.abs(np.nan_to_num(values)) < limit)
     bad = ~missing & ~finite
     if kind == "int":
         whole = numbers.where(finite, 0.0)
         bad |= whole != np.floor(whole)
         return numbers.where(~bad).round().astype("Int64"), bad
-    return numbers.where(~bad).round(2), bad
+    # Not rounded yet: an amount below a cent must be told apart from 0 (see `convert`).
+    return numbers.where(~bad), bad
+
+
+def _dates_out_of_range(parsed: pd.Series, kind: ColumnKind) -> np.ndarray:
+    """Which parsed dates fall outside `Settings.date_min .. date_max` (a datetime by UTC day)."""
+    low, high = limits.date_range()
+    start, end = pd.Timestamp(low), pd.Timestamp(high) + pd.Timedelta(days=1)
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        start, end = start.tz_localize("UTC"), end.tz_localize("UTC")
+    outside = (parsed < start) | (parsed >= end)
+    return outside.fillna(False).to_numpy(dtype=bool)
+
+
+def _out_of_range_reason(values: pd.Series, label: str, kind: ColumnKind) -> Callable[[int], str]:
+    shown = values.reset_index(drop=True)
+
+    def reason(i: int) -> str:
+        value = shown.iloc[i].to_pydatetime()
+        return str(limits.date_problem(value.date() if kind == "date" else value, label))
+
+    return reason
+
+
+def _amounts_out_of_bounds(values: pd.Series) -> np.ndarray:
+    """Amounts that are not 0 but below one cent, or above `limits.AMOUNT_MAX`."""
+    size = np.abs(values.to_numpy(dtype="float64", na_value=np.nan))
+    with np.errstate(invalid="ignore"):
+        return ((size > 0) & (size < limits.AMOUNT_MIN)) | (size > limits.AMOUNT_MAX)
+
+
+def _amount_reason(values: pd.Series, label: str) -> Callable[[int], str]:
+    shown = values.reset_index(drop=True)
+    return lambda i: str(limits.amount_problem(float(shown.iloc[i]), label, allow_zero=True))
+
+
+def _text_reason(values: pd.Series, label: str, *, free_text: bool) -> Callable[[int], str]:
+    shown = values.reset_index(drop=True)
+    return lambda i: str(limits.text_problem(shown.iloc[i], label, free_text=free_text))
+
+
+def _control_characters(text: pd.Series, *, free_text: bool) -> np.ndarray:
+    """Which values hold a control character (tab and line breaks allowed in free text)."""
+    pattern = limits.FREE_TEXT_CONTROL_PATTERN if free_text else limits.CONTROL_PATTERN
+    found = text.str.contains(pattern, regex=True)
+    return found.fillna(False).to_numpy(dtype=bool)
 
 
 def _parse_bools(column: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -210,8 +256,11 @@ def convert(mapped: MappedFrame, problems: Problems) -> TypedFrame:
     """Parse every column of a mapped file into its canonical type.
 
     Problems recorded: structural ones from mapping (missing columns), unreadable
-    values (dates, numbers, booleans, whole numbers), empty required values, and
-    texts longer than the store's column.
+    values (dates, numbers, booleans, whole numbers), empty required values, texts
+    longer than the store's column, and the bounds of `duecast.limits` every door
+    shares: dates outside the settings' range, amounts below a cent or above the
+    maximum, control characters in texts. A value out of bounds is left empty in the
+    typed frame, so no later check reports it twice.
     """
     problems.extend(mapped.problems)
     spec = TABLES[mapped.table]
@@ -235,6 +284,14 @@ def convert(mapped: MappedFrame, problems: Problems) -> TypedFrame:
                 f"cannot read {{value}} as a date (expected {expected}; the mapping's "
                 "date_format sets another)"
             )
+            outside = _dates_out_of_range(parsed, kind)
+            problems.add(
+                mapped.file,
+                source.index[outside],
+                label,
+                _out_of_range_reason(parsed[outside], label, kind),
+            )
+            parsed = parsed.mask(outside)
         elif kind in ("money", "int"):
             parsed, bad = _parse_numbers(column, kind=kind)
             template = (
@@ -243,13 +300,30 @@ def convert(mapped: MappedFrame, problems: Problems) -> TypedFrame:
                 if kind == "money"
                 else "cannot read {value} as a whole number"
             )
+            if kind == "money":
+                outside = _amounts_out_of_bounds(parsed)
+                problems.add(
+                    mapped.file,
+                    source.index[outside],
+                    label,
+                    _amount_reason(parsed[outside], label),
+                )
+                parsed = parsed.mask(outside).round(2)
         elif kind == "bool":
             parsed, bad = _parse_bools(column)
             template = "cannot read {value} as true/false (map other spellings in the mapping)"
         else:
             text = column if pd.api.types.is_string_dtype(column) else column.astype("str")
-            parsed = text.str.strip().replace("", pd.NA).astype("str")
+            parsed = text.str.strip(limits.BLANKS).replace("", pd.NA).astype("str")
             bad = pd.Series(False, index=source.index)
+            free_text = name in limits.FREE_TEXT_FIELDS
+            control = _control_characters(parsed, free_text=free_text)
+            problems.add(
+                mapped.file,
+                source.index[control],
+                label,
+                _text_reason(parsed[control], label, free_text=free_text),
+            )
             limit = getattr(store.c[name].type, "length", None) if name in store.c else None
             if limit:
                 too_long = parsed.str.len().fillna(0) > limit
@@ -320,6 +394,16 @@ def check_rows(typed: TypedFrame, problems: Problems) -> None:
             "payment_terms_days",
             "payment terms are negative",
         )
+        _flag(
+            typed,
+            problems,
+            f["payment_terms_days"] > limits.TERMS_DAYS_MAX,
+            "payment_terms_days",
+            lambda i, rows: (
+                f"payment terms of {rows['payment_terms_days'].iloc[i]} days are longer than "
+                f"the longest accepted ({limits.TERMS_DAYS_MAX} days)"
+            ),
+        )
     elif typed.table == "invoices":
         _flag(
             typed,
@@ -348,6 +432,16 @@ def check_rows(typed: TypedFrame, problems: Problems) -> None:
             lambda i, rows: f"payment amount {rows['amount'].iloc[i]:g} is not positive",
         )
     elif typed.table in ("adjustments", "actions"):
+        if typed.table == "actions":
+            _flag(
+                typed,
+                problems,
+                f["promised_amount"] <= 0,
+                "promised_amount",
+                lambda i, rows: (
+                    f"promised amount {rows['promised_amount'].iloc[i]:g} is not positive"
+                ),
+            )
         kinds = ADJUSTMENT_KINDS if typed.table == "adjustments" else ACTION_KINDS
         kind = f["kind"]
         _flag(

@@ -21,7 +21,9 @@ from starlette.concurrency import run_in_threadpool
 from duecast.config import Settings, get_settings
 from duecast.logs import configure_logging
 from features.store import ensure_schema, get_engine
-from serving.errors import install_error_handlers
+from serving.deps import KeyCache
+from serving.errors import error_responses, install_error_handlers
+from serving.limits import BodyLimitMiddleware, RateLimiter
 from serving.middleware import RequestContextMiddleware, RequestIdFilter
 from serving.routes import actions, customers, events, health, invoices, model, orders, page
 from serving.routes import worklist as worklist_routes
@@ -40,6 +42,14 @@ actions), **admin** (+ events, reload).
 """
 
 
+# Errors every route of these routers can answer (the other routers document theirs on
+# each route): the body limit is checked on every request, keys on the model routes.
+_ROUTER_ERRORS = {
+    health.__name__: error_responses(413),
+    model.__name__: error_responses(401, 403, 413, 503),
+}
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -49,7 +59,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(runtime.load)
     app.state.engine = engine
     app.state.runtime = runtime
-    app.state.api_key_cache = {}
     yield
     runtime.close()
     engine.dispose()
@@ -72,7 +81,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.settings = settings
+    app.state.api_key_cache = KeyCache(
+        size=settings.api_key_cache_size, seconds=settings.api_key_cache_seconds
+    )
+    app.state.rate_limiter = RateLimiter(
+        rate=settings.api_rate_limit_per_second, burst=settings.api_rate_limit_burst
+    )
     install_error_handlers(app)
+    # The last added runs first: the request id and the 500 guard wrap the body limit,
+    # which answers before routing and authentication.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     for module in (
         health,
@@ -85,5 +103,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model,
         page,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=_ROUTER_ERRORS.get(module.__name__))
     return app

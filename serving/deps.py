@@ -1,11 +1,15 @@
-"""FastAPI dependencies as typed aliases: settings, store engine, API-key roles.
+"""FastAPI dependencies as typed aliases: settings, store engine, API-key roles, rate limit.
 
 Tests swap them with `app.dependency_overrides`.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -13,7 +17,9 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from duecast.config import Settings
+from duecast.errors import StoreError
 from serving.auth import ApiKey, find_api_key, hash_key, role_allows
+from serving.limits import RateLimiter
 from serving.runtime import Runtime
 from serving.state import ServingState
 
@@ -21,6 +27,10 @@ __all__ = [
     "AdminKey",
     "CollectorKey",
     "EngineDep",
+    "KeyCache",
+    "LimitedAdminKey",
+    "LimitedCollectorKey",
+    "LimitedScorerKey",
     "RuntimeDep",
     "ScorerKey",
     "ScorerState",
@@ -33,6 +43,7 @@ __all__ = [
 ]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+logger = logging.getLogger(__name__)
 
 
 # Dependencies are `async def` where they do not block: FastAPI runs plain `def`
@@ -65,7 +76,43 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime_dep)]
 StateDep = Annotated[ServingState, Depends(get_state_dep)]
 
 
-_KEY_CACHE_SECONDS = 60.0
+class KeyCache:
+    """Key lookups by hash, least recently used first out: at most `size` entries, each
+    trusted `seconds` then read from the store again (a revoked key stops working then)."""
+
+    def __init__(
+        self, *, size: int, seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.size = size
+        self.seconds = seconds
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[ApiKey | None, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: str) -> tuple[bool, ApiKey | None]:
+        """(True, key or None) for a fresh entry, else (False, None)."""
+        with self._lock:
+            hit = self._entries.get(digest)
+            if hit is None:
+                return False, None
+            if hit[1] <= self.clock():
+                del self._entries[digest]
+                return False, None
+            self._entries.move_to_end(digest)
+            return True, hit[0]
+
+    def put(self, digest: str, found: ApiKey | None) -> None:
+        """Remember a lookup (unknown keys too: a flood of bad keys stays off the store)."""
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            self._entries[digest] = (found, self.clock() + self.seconds)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
 
 def lookup_key(request: Request, key: str) -> ApiKey | None:
@@ -74,17 +121,21 @@ def lookup_key(request: Request, key: str) -> ApiKey | None:
 
 
 def _lookup(request: Request, key: str) -> ApiKey | None:
-    # Cached by hash for a minute: keeps the store off the hot path, and a revoked key
-    # stops working within that minute.
-    cache: dict[str, tuple[ApiKey | None, float]] = request.app.state.api_key_cache
+    # Cached by hash: keeps the store off the hot path; bounded and expiring (KeyCache).
+    cache: KeyCache = request.app.state.api_key_cache
     digest = hash_key(key)
-    hit = cache.get(digest)
-    now = time.monotonic()
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    with request.app.state.engine.connect() as conn:
-        found = find_api_key(conn, key)
-    cache[digest] = (found, now + _KEY_CACHE_SECONDS)
+    fresh, found = cache.get(digest)
+    if fresh:
+        return found
+    try:
+        with request.app.state.engine.connect() as conn:
+            found = find_api_key(conn, key)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        logger.warning("API key lookup failed: %s", type(exc).__name__)
+        raise StoreError(
+            "the store holding the API keys cannot be reached: try again later"
+        ) from exc
+    cache.put(digest, found)
     return found
 
 
@@ -99,13 +150,22 @@ def _authorize(request: Request, key: str | None, role: str) -> ApiKey:
     return found
 
 
-def require_role(role: str):  # type: ignore[no-untyped-def]
-    """A dependency admitting keys whose role includes `role`: 401 without a key, 403 below it."""
+def _rate_limit(request: Request, key: ApiKey) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.check(key.key_id)
+
+
+def require_role(role: str, *, rate_limited: bool = False):  # type: ignore[no-untyped-def]
+    """A dependency admitting keys whose role includes `role`: 401 without a key, 403 below
+    it, and with `rate_limited` 429 when the key exceeds its rate."""
 
     async def check(
         request: Request, key: Annotated[str | None, Security(_api_key_header)] = None
     ) -> ApiKey:
-        return _authorize(request, key, role)
+        found = _authorize(request, key, role)
+        if rate_limited:
+            _rate_limit(request, found)
+        return found
 
     return check
 
@@ -113,14 +173,19 @@ def require_role(role: str):  # type: ignore[no-untyped-def]
 async def _scorer_state(
     request: Request, key: Annotated[str | None, Security(_api_key_header)] = None
 ) -> ServingState:
-    # The key check and the state in one dependency: each dependency FastAPI resolves
-    # costs tens of microseconds, a real share of the order decision's budget.
-    _authorize(request, key, "scorer")
+    # The key check, the rate limit and the state in one dependency: each dependency
+    # FastAPI resolves costs tens of microseconds, a real share of the order decision's
+    # budget.
+    _rate_limit(request, _authorize(request, key, "scorer"))
     return await request.app.state.runtime.current()
 
 
 ScorerKey = Annotated[ApiKey, Depends(require_role("scorer"))]
 CollectorKey = Annotated[ApiKey, Depends(require_role("collector"))]
 AdminKey = Annotated[ApiKey, Depends(require_role("admin"))]
+LimitedScorerKey = Annotated[ApiKey, Depends(require_role("scorer", rate_limited=True))]
+LimitedCollectorKey = Annotated[ApiKey, Depends(require_role("collector", rate_limited=True))]
+LimitedAdminKey = Annotated[ApiKey, Depends(require_role("admin", rate_limited=True))]
 ScorerState = Annotated[ServingState, Depends(_scorer_state)]
-"""The serving state, for a request whose key has the scorer role (401/403 first, then 503)."""
+"""The serving state, for a rate-limited request whose key has the scorer role (401/403,
+then 429, then 503)."""

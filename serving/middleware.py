@@ -1,4 +1,10 @@
-"""ASGI middleware: a request id on every request and Prometheus request metrics.
+"""ASGI middleware: request id, Prometheus metrics, security headers, clean 500s.
+
+Every response carries `X-Request-ID` and `X-Content-Type-Options: nosniff`; HTML pages
+also get a frame, content and referrer policy. An unhandled exception answers one JSON
+500 (`ErrorOut`, no request input) with `Connection: close`, and is logged with its
+request id and traceback: without the header the server would close a kept-alive
+connection the client still believes open, and reset its next, unrelated request.
 
 Pure ASGI (not `BaseHTTPMiddleware`) because it sits on the order-decision hot path.
 With `PROMETHEUS_MULTIPROC_DIR` set (as `duecast serve --workers N` does for N > 1), every
@@ -23,7 +29,13 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID", "RequestContextMiddleware", "RequestIdFilter", "render_metrics"]
+__all__ = [
+    "PAGE_CSP",
+    "REQUEST_ID",
+    "RequestContextMiddleware",
+    "RequestIdFilter",
+    "render_metrics",
+]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -37,6 +49,22 @@ _LATENCY = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 logger = logging.getLogger(__name__)
+
+# The worklist page is server-rendered with one inline <style> block, inline style
+# attributes and a form posting to itself; it loads nothing else and runs no script.
+PAGE_CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; "
+    "object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_HTML_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+# FastAPI's /docs and /redoc load their scripts and styles from a CDN and run inline
+# scripts: the page policy would blank them, so they get the other headers only.
+_DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+_INTERNAL_ERROR = "internal error: the server failed on this request; it is logged under "
 
 
 def render_metrics() -> bytes:
@@ -68,23 +96,43 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        incoming = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value
+                break
+        request_id = incoming.decode("latin-1")
         # Client-chosen ids are kept only when short and printable (they end up in logs).
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else ""
+        request_id = request_id if 0 < len(request_id) <= 64 and request_id.isprintable() else ""
         request_id = request_id or uuid.uuid4().hex
         token = REQUEST_ID.set(request_id)
         status = 500
+        started = False
         start = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                started = True
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append(_NOSNIFF)
+                for name, value in headers:
+                    if name == b"content-type" and value.startswith(b"text/html"):
+                        headers.extend(_HTML_HEADERS)
+                        if scope["path"] not in _DOCS_PATHS:
+                            headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                        break
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if started:
+                raise  # the status line is out: only the server can end the connection
+            logger.exception("Unhandled error on %s %s", scope["method"], scope["path"])
+            await _send_500(send_with_id, request_id)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -93,3 +141,22 @@ class RequestContextMiddleware:
             _LATENCY.labels(scope["method"], path).observe(elapsed)
             logger.debug("%s %s -> %s in %.1f ms", scope["method"], path, status, elapsed * 1e3)
             REQUEST_ID.reset(token)
+
+
+async def _send_500(send: Send, request_id: str) -> None:
+    # Imported here: serving.errors reads REQUEST_ID from this module.
+    from serving.errors import error_body
+
+    body = error_body(_INTERNAL_ERROR + f"request id {request_id}", "InternalServerError")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -11,6 +11,11 @@ Requests read `Runtime.current()`, which
   day changed (unless the serving date is pinned); the old state keeps serving until the
   new one is complete, then one reference is swapped, so no request is dropped or sees
   half a model.
+
+A bundle that fails its checks (`training.bundle.load_bundle`) never takes the worker
+down: at start the app runs not ready (503 with the reason), on reload the old model
+keeps serving and the failure shows in /readyz (`last_reload_error`) and /metrics
+(`duecast_model_reload_failures_total`, `duecast_model_ready`).
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ import asyncio
 import datetime as dt
 import gc
 import logging
+import math
 import threading
 
 import sqlalchemy as sa
+from prometheus_client import Counter, Gauge
 from starlette.concurrency import run_in_threadpool
 
 from duecast.config import Settings
-from duecast.errors import ModelNotFoundError
+from duecast.errors import BundleError, DuecastError, ModelNotFoundError, StoreError
 from serving.decisions.policy import Policy
 from serving.state import ServingState, serving_date
 from serving.writes import ChangeWatcher, log_change
@@ -34,6 +41,28 @@ from training.bundle import Bundle, load_bundle
 __all__ = ["Runtime"]
 
 logger = logging.getLogger(__name__)
+
+# Defined here, not with the request metrics: they describe the model this worker serves.
+# "liveall": one sample per live worker, so a worker that failed its reload shows.
+RELOAD_FAILURES = Counter(
+    "duecast_model_reload_failures_total",
+    "Model loads (reload or background rebuild) that failed; the old model kept serving",
+)
+MODEL_READY = Gauge(
+    "duecast_model_ready",
+    "1 when this worker serves a model, 0 when it is not ready",
+    multiprocess_mode="liveall",
+)
+MODEL_VERSION = Gauge(
+    "duecast_model_version",
+    "Version of the model this worker serves (NaN: none, or not a number)",
+    multiprocess_mode="liveall",
+)
+CUSTOMERS_NOT_SERVED = Gauge(
+    "duecast_customers_not_served",
+    "Customers this worker cannot serve (unreadable stored rows); they answer 503",
+    multiprocess_mode="liveall",
+)
 
 
 class Runtime:
@@ -44,6 +73,11 @@ class Runtime:
         self.engine = engine
         self.state: ServingState | None = None
         self.error: str | None = None
+        # Raised (with `error`) by requests while no model is loaded: BundleError says
+        # the bundle is there but damaged, ModelNotFoundError that there is none.
+        self.error_class: type[ModelNotFoundError] = ModelNotFoundError
+        # Why the last reload or background rebuild failed (None once one succeeds).
+        self.last_reload_error: str | None = None
         self._sync_lock = asyncio.Lock()
         self._build_lock = threading.Lock()
         self._rebuild: asyncio.Task | None = None
@@ -83,19 +117,47 @@ class Runtime:
         logger.info("Loading version %s (alias %s) from the model registry", version.version, alias)
         return download_bundle(self.settings, version)
 
-    def build(self) -> ServingState:
-        """Load the model and build a complete state (blocking; seconds on big stores)."""
-        with self._build_lock:
+    def checked_model(self) -> Bundle:
+        """`load_model`, every failure as a ModelNotFoundError (503) saying why.
+
+        Raises:
+            ModelNotFoundError: no bundle, or (BundleError) one that fails its checks.
+        """
+        try:
             bundle = self.load_model()
             # Made here, off the request path: the first order would otherwise wait for
             # them (about 70 ms on a 1,350-tree champion).
             bundle.row_predictors()
-            state = ServingState.build(
-                self.engine,
-                bundle=bundle,
-                policy=Policy.from_settings(self.settings),
-                as_of=serving_date(self.settings.serve_as_of),
-            )
+        except ModelNotFoundError:
+            raise
+        except Exception as exc:  # anything else a damaged bundle makes a library raise
+            raise BundleError(
+                f"the model bundle could not be loaded ({type(exc).__name__}: {exc}): "
+                "export it again with `duecast promote`"
+            ) from exc
+        return bundle
+
+    def build(self, bundle: Bundle | None = None) -> ServingState:
+        """Load the model (unless given) and build a complete state (blocking; seconds).
+
+        Raises:
+            ModelNotFoundError: the model cannot be loaded.
+            StoreError: the store cannot be read.
+        """
+        with self._build_lock:
+            bundle = bundle or self.checked_model()
+            try:
+                state = ServingState.build(
+                    self.engine,
+                    bundle=bundle,
+                    policy=Policy.from_settings(self.settings),
+                    as_of=serving_date(self.settings.serve_as_of),
+                )
+            except sa.exc.SQLAlchemyError as exc:
+                raise StoreError(
+                    f"the store could not be read ({type(exc).__name__}): check the "
+                    "database, then reload"
+                ) from exc
             # The state is millions of long-lived objects: move them out of the cyclic
             # garbage collector's reach, or every full collection walks them all and
             # stalls requests (an old state's objects stay frozen; it is one copy).
@@ -104,13 +166,36 @@ class Runtime:
             return state
 
     def load(self) -> None:
-        """Build the first state; without a model the app runs but is not ready."""
+        """Build the first state; without a usable model the app runs but is not ready."""
         try:
             self.state = self.build()
             self.error = None
         except ModelNotFoundError as exc:
-            self.error = str(exc)
+            self.error, self.error_class = str(exc), type(exc)
             logger.warning("No model loaded: %s", exc)
+        except Exception as exc:  # whatever it is, the process stays up and says why
+            self.error = f"the serving state could not be built: {type(exc).__name__}: {exc}"
+            logger.exception("No model loaded")
+        self._publish()
+
+    def _publish(self) -> None:
+        """Set the model gauges from the state served now."""
+        state = self.state
+        MODEL_READY.set(0 if state is None else 1)
+        try:
+            version = float(state.bundle.model_version) if state is not None else math.nan
+        except ValueError:
+            version = math.nan
+        MODEL_VERSION.set(version)
+        CUSTOMERS_NOT_SERVED.set(0 if state is None else len(state.failed))
+
+    def _reload_failed(self, exc: BaseException) -> None:
+        RELOAD_FAILURES.inc()
+        self.last_reload_error = f"{type(exc).__name__}: {exc}"
+        if self.state is None:
+            self.error = str(exc)
+            if isinstance(exc, ModelNotFoundError):
+                self.error_class = type(exc)
 
     async def current(self) -> ServingState:
         """The state to serve this request from, with every change seen so far applied.
@@ -120,7 +205,7 @@ class Runtime:
         """
         state = self.state
         if state is None:
-            raise ModelNotFoundError(self.error or "no model loaded")
+            raise self.error_class(self.error or "no model loaded")
         if (
             self.settings.serve_as_of is None
             and serving_date(None) != state.as_of
@@ -150,6 +235,7 @@ class Runtime:
             if state is None or not state.pending(self._watcher.latest()):
                 return
             model_changed = await run_in_threadpool(state.sync, self.engine)
+            self._publish()  # a refreshed customer may have become unservable, or servable
             if model_changed and not self._rebuilding():
                 self._start_rebuild("a new model, or a large import")
 
@@ -163,10 +249,13 @@ class Runtime:
     async def _rebuild_now(self) -> None:
         try:
             fresh = await run_in_threadpool(self.build)
-        except Exception:  # keep serving the old state; the next trigger retries
+        except Exception as exc:  # keep serving the old state; the next trigger retries
             logger.exception("Rebuilding the serving state failed; the old state stays")
+            self._reload_failed(exc)
             return
         self.state = fresh  # one reference: requests see the old or the new state, whole
+        self.error = self.last_reload_error = None
+        self._publish()
 
     async def reload(self) -> tuple[str | None, ServingState]:
         """Load the champion again now and tell every other worker to do the same.
@@ -175,14 +264,31 @@ class Runtime:
             The previous model version (None if none was loaded) and the new state.
 
         Raises:
-            ModelNotFoundError: there is no champion bundle (the old state stays).
+            ModelNotFoundError: there is no champion bundle, or (BundleError) it fails
+                its checks; the old state stays (503 with the reason).
+            StoreError: the store cannot be read; the old state stays.
         """
         previous = None if self.state is None else self.state.bundle.model_version
-        # Logged first: the new state starts from this position, other workers see it.
-        await run_in_threadpool(self._announce_model)
-        fresh = await run_in_threadpool(self.build)
+        try:
+            # Checked before other workers are told: a bad bundle stops here.
+            bundle = await run_in_threadpool(self.checked_model)
+            # Logged next: the new state starts from this position, other workers see it.
+            await run_in_threadpool(self._announce_model)
+            fresh = await run_in_threadpool(self.build, bundle)
+        except DuecastError as exc:
+            logger.error("Reload failed, the old model stays: %s", exc)
+            self._reload_failed(exc)
+            raise
+        except Exception as exc:
+            logger.exception("Reload failed, the old model stays")
+            self._reload_failed(exc)
+            raise StoreError(
+                f"the reload failed ({type(exc).__name__}): the old model stays; check the "
+                "database and the logs, then reload again"
+            ) from exc
         self.state = fresh
-        self.error = None
+        self.error = self.last_reload_error = None
+        self._publish()
         logger.info("Reloaded model %s (was %s)", fresh.bundle.model_version, previous)
         return previous, fresh
 

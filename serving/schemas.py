@@ -2,15 +2,40 @@
 
 Requests and responses are separate models (`...Request` / `...Out`); amounts are in
 the customer's currency; dates are ISO dates.
+
+Every request model derives from `_Request`, whose one validator holds every date and
+text of the body to the bounds of `duecast.limits` (the import holds files to the same):
+a date outside `DUECAST_DATE_MIN .. DUECAST_DATE_MAX` (a datetime by its UTC day) or a
+control character in a text is a 422 naming the field, before anything is stored. The
+range is read from `duecast.config.get_settings()` when a body is validated: class
+definitions cannot see settings, and FastAPI passes no validation context to bodies.
+
+The OpenAPI tells the same: `_Request` writes the bounds into each body's JSON schema as
+`pattern`s (dates from the settings read when the document is built) and each model's
+cross-field rules as `_schema_rules`, so a body the schema admits is one the validators
+accept. Two rules JSON Schema cannot say are in words only: an invoice's due and dispute
+dates not before its issue date, and no lone surrogate in a text (see `duecast.limits`).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
+from duecast import limits
 from duecast.schema import ACTION_KINDS
 
 __all__ = [
@@ -39,12 +64,82 @@ __all__ = [
 Id = Field(min_length=1, max_length=64)
 # Largest batch of invoices scored in one request.
 MAX_SCORE_BATCH = 1000
-# Largest amount accepted (the store keeps 18 digits with 2 decimals).
-MAX_AMOUNT = 1e15
+
+
+def _amount(**kwargs: object) -> Any:
+    """An amount field: one cent to `limits.AMOUNT_MAX`, never NaN or infinite."""
+    return Field(ge=limits.AMOUNT_MIN, le=limits.AMOUNT_MAX, allow_inf_nan=False, **kwargs)
+
+
+def _terms(**kwargs: object) -> Any:
+    return Field(default=None, ge=0, le=limits.TERMS_DAYS_MAX, **kwargs)
 
 
 def _example(example: dict) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [example]}, extra="forbid")
+
+
+class _Request(BaseModel):
+    """Base of request bodies: every date, datetime and text within `duecast.limits`."""
+
+    # What the model's own validators demand beyond its fields, in JSON-schema words.
+    _schema_rules: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The model's JSON schema, with the bounds `_within_limits` enforces as patterns."""
+        json_schema = handler(core_schema)
+        model_schema = handler.resolve_ref_schema(json_schema)
+        for name, field_schema in model_schema.get("properties", {}).items():
+            _add_patterns(field_schema, _text_pattern(name))
+        model_schema.update(copy.deepcopy(cls._schema_rules))
+        return json_schema
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_limits(cls, value: Any, info: ValidationInfo) -> Any:
+        field = info.field_name or "value"
+        for item in value if isinstance(value, list) else (value,):
+            problem = None
+            if isinstance(item, dt.date):  # a datetime is a date too
+                problem = limits.date_problem(item, field)
+            elif isinstance(item, str):
+                problem = limits.text_problem(item, field)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+
+def _text_pattern(field: str) -> str:
+    return limits.FREE_TEXT_PATTERN if field in limits.FREE_TEXT_FIELDS else limits.TEXT_PATTERN
+
+
+def _add_patterns(node: Any, text_pattern: str) -> None:
+    """Give every string in a property's schema (optional, list item) its pattern.
+
+    Dates and datetimes get the range of the settings read now, when the OpenAPI is
+    built, as `_within_limits` reads them when a body is validated; other models (a
+    `$ref`) get their own; enumerated strings need none.
+    """
+    if isinstance(node, list):
+        for item in node:
+            _add_patterns(item, text_pattern)
+        return
+    if not isinstance(node, dict) or "$ref" in node:
+        return
+    if node.get("type") == "string" and not {"enum", "const", "pattern"} & node.keys():
+        kind = node.get("format")
+        if kind == "date":
+            node["pattern"] = limits.date_pattern()
+        elif kind == "date-time":
+            node["pattern"] = limits.datetime_pattern()
+        elif kind is None:
+            node["pattern"] = text_pattern
+    for key in ("anyOf", "oneOf", "allOf", "items", "prefixItems"):
+        if key in node:
+            _add_patterns(node[key], text_pattern)
 
 
 class ReasonOut(BaseModel):
@@ -64,24 +159,22 @@ class ReasonOut(BaseModel):
     effect: str | None = None
 
 
-class OrderDecisionRequest(BaseModel):
+class OrderDecisionRequest(_Request):
     """An order to be shipped on credit."""
 
     model_config = _example(
         {"customer_id": "C00001", "amount": 2500.0, "currency": "EUR", "order_date": "2026-03-02"}
     )
     customer_id: str = Id
-    amount: float = Field(
-        gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Order amount, positive."
-    )
+    amount: float = _amount(description="Order amount, at least one cent.")
     currency: str | None = Field(
         default=None, min_length=3, max_length=3, description="Must match the customer's."
     )
     order_date: dt.date | None = Field(
         default=None, description="Day of the decision (default: the serving date)."
     )
-    payment_terms_days: int | None = Field(
-        default=None, ge=0, le=365, description="Terms of this order (default: customer's)."
+    payment_terms_days: int | None = _terms(
+        description="Terms of this order (default: customer's)."
     )
 
 
@@ -218,18 +311,18 @@ class CustomerOut(BaseModel):
     as_of: dt.date
 
 
-class NewInvoice(BaseModel):
+class NewInvoice(_Request):
     """An invoice not in the store yet, to score as if issued now."""
 
     model_config = _example({"customer_id": "C00001", "amount": 1500.0, "invoice_id": "Q-17"})
     customer_id: str = Id
-    amount: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)
+    amount: float = _amount()
     invoice_id: str | None = Field(default=None, max_length=64)
     issue_date: dt.date | None = None
-    payment_terms_days: int | None = Field(default=None, ge=0, le=365)
+    payment_terms_days: int | None = _terms()
 
 
-class InvoiceScoreRequest(BaseModel):
+class InvoiceScoreRequest(_Request):
     """Known open invoices by id, and / or new invoices."""
 
     model_config = _example(
@@ -237,6 +330,13 @@ class InvoiceScoreRequest(BaseModel):
     )
     invoice_ids: list[str] = Field(default_factory=list, max_length=MAX_SCORE_BATCH)
     invoices: list[NewInvoice] = Field(default_factory=list, max_length=MAX_SCORE_BATCH)
+    _schema_rules = {
+        # `_not_empty`: at least one id or one new invoice.
+        "anyOf": [
+            {"required": ["invoice_ids"], "properties": {"invoice_ids": {"minItems": 1}}},
+            {"required": ["invoices"], "properties": {"invoices": {"minItems": 1}}},
+        ]
+    }
 
     @model_validator(mode="after")
     def _not_empty(self) -> InvoiceScoreRequest:
@@ -349,7 +449,7 @@ class WorklistOut(BaseModel):
     model_version: str
 
 
-class ActionRequest(BaseModel):
+class ActionRequest(_Request):
     """A collections action logged by a collector."""
 
     model_config = _example(
@@ -368,9 +468,25 @@ class ActionRequest(BaseModel):
     kind: Literal[ACTION_KINDS]  # type: ignore[valid-type]
     at: dt.datetime | None = Field(default=None, description="Default: now.")
     promised_date: dt.date | None = None
-    promised_amount: float | None = Field(default=None, gt=0, le=MAX_AMOUNT, allow_inf_nan=False)
+    promised_amount: float | None = _amount(default=None)
     author: str | None = Field(default=None, max_length=255)
     text: str | None = Field(default=None, max_length=4000)
+    _schema_rules = {
+        # `_promise_has_date`: a promise has a date; nothing else has a date or an amount.
+        "anyOf": [
+            {
+                "required": ["kind", "promised_date"],
+                "properties": {"kind": {"const": "promise"}, "promised_date": {"type": "string"}},
+            },
+            {
+                "properties": {
+                    "kind": {"enum": [k for k in ACTION_KINDS if k != "promise"]},
+                    "promised_date": {"type": "null"},
+                    "promised_amount": {"type": "null"},
+                }
+            },
+        ]
+    }
 
     @model_validator(mode="after")
     def _promise_has_date(self) -> ActionRequest:
@@ -381,7 +497,7 @@ class ActionRequest(BaseModel):
         return self
 
 
-class InvoiceEventRequest(BaseModel):
+class InvoiceEventRequest(_Request):
     """An invoice from the ERP (new or changed); idempotent by invoice_id."""
 
     model_config = _example(
@@ -397,11 +513,12 @@ class InvoiceEventRequest(BaseModel):
     invoice_id: str = Id
     customer_id: str = Id
     issue_date: dt.date
-    due_date: dt.date
-    amount: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)
+    # JSON Schema cannot compare two fields: the rule is told in words (422 otherwise).
+    due_date: dt.date = Field(description="Not before issue_date.")
+    amount: float = _amount()
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     disputed: bool = False
-    dispute_date: dt.date | None = None
+    dispute_date: dt.date | None = Field(default=None, description="Not before issue_date.")
 
     @model_validator(mode="after")
     def _dates(self) -> InvoiceEventRequest:
@@ -412,7 +529,7 @@ class InvoiceEventRequest(BaseModel):
         return self
 
 
-class PaymentEventRequest(BaseModel):
+class PaymentEventRequest(_Request):
     """A payment from the ERP; idempotent by payment_id."""
 
     model_config = _example(
@@ -427,7 +544,7 @@ class PaymentEventRequest(BaseModel):
     invoice_id: str = Id
     customer_id: str | None = Field(default=None, max_length=64)
     payment_date: dt.date
-    amount: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)
+    amount: float = _amount()
 
 
 class EventOut(BaseModel):
@@ -491,10 +608,18 @@ class HealthOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    """Readiness: a model is loaded and the database answers."""
+    """Readiness: a model is loaded and the database answers.
+
+    "degraded" (still 200): serving, but some customers answer 503 (their stored rows
+    cannot be read); `customers_not_served` counts them, the log names them.
+    """
 
     model_config = _example({"status": "ready", "model_version": "3", "database": "ok"})
-    status: Literal["ready", "not ready"]
+    status: Literal["ready", "degraded", "not ready"]
     model_version: str | None
     database: str
     detail: str | None = None
+    customers_not_served: int = 0
+    last_reload_error: str | None = Field(
+        default=None, description="Why the last reload failed (the old model kept serving)."
+    )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import sqlalchemy as sa
 
-from duecast.errors import InvalidRequestError, UnknownEntityError
+from duecast.errors import ConflictError, InvalidRequestError, UnknownEntityError
 from features.online import new_invoice_features
 from serving.decisions.grades import assess_grade
 from serving.decisions.orders import order_decision
@@ -242,7 +242,7 @@ def _find_open_invoice(
     for k, inv in enumerate(entry.invoices):
         if inv.invoice_id == invoice_id:
             return entry, k
-    raise InvalidRequestError(
+    raise ConflictError(
         f"invoice {invoice_id!r} is not open on {state.as_of} (settled, written off or "
         "issued later): only open invoices are scored by id; send it as a new invoice instead"
     )
@@ -262,7 +262,7 @@ def score_invoices(
 
     Raises:
         UnknownEntityError: an unknown invoice or customer.
-        InvalidRequestError: an invoice id that is not open at the serving date.
+        ConflictError: an invoice id that is not open at the serving date.
     """
     bundle = state.bundle
     out: list[InvoiceScoreOut] = []

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from duecast.errors import UnknownEntityError
+from duecast.errors import CustomerUnavailableError, StoreError, UnknownEntityError
 from features.build import DEFAULT_TERMS_DAYS, customer_state_and_open_rows
-from features.ledger import Ledger, load_ledger
+from features.ledger import Ledger, UnreadableRow, day_timestamp, read_ledger
 from features.online import new_invoice_features, state_records
 from serving.decisions.grades import assess_grade
 from serving.decisions.limits import CreditLimit, monthly_sales_estimate, suggest_credit_limit
@@ -42,12 +42,23 @@ from serving.reasons import TOP_REASONS, Reason, explain, feature_values
 from serving.writes import changes_since, latest_seq
 from training.bundle import Bundle, Scores
 
-__all__ = ["CustomerEntry", "ServingState", "TypicalScore", "serving_date"]
+__all__ = [
+    "CustomerEntry",
+    "ServingState",
+    "TypicalScore",
+    "build_entries",
+    "build_entries_isolated",
+    "serving_date",
+]
 
 logger = logging.getLogger(__name__)
 
 # Actions kept per customer: the worklist needs the latest one and open promises.
 _RECENT_ACTIONS = 20
+# Customers `build_entries_isolated` sets aside before it gives up: beyond this many, the
+# fault is not in a few customers' rows (a model that fails on every row, say), and
+# isolating each would cost one build per customer.
+_MAX_FAILED_CUSTOMERS = 20
 # A typical new invoice of a customer without history: the median over all customers.
 _FALLBACK_TYPICAL_AMOUNT = 1_000.0
 
@@ -350,6 +361,115 @@ def build_entries(
     return entries, fallback_amount
 
 
+def _failures_of(bad: list[UnreadableRow]) -> dict[str, str]:
+    """Customer id -> why it is not served, from the rows `read_ledger` left out."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for row in bad:
+        if row.customer_id is None:
+            # No customer to blame (an orphan row): left out, and said so in the log.
+            logger.error("Stored row left out of serving: %s", row)
+            continue
+        out[row.customer_id].append(str(row))
+    return {
+        cid: "stored row(s) cannot be read: "
+        + "; ".join(rows)
+        + ". Correct or delete them in the database"
+        for cid, rows in out.items()
+    }
+
+
+def _subset(ledger: Ledger, ids: list[str]) -> Ledger:
+    """The part of `ledger` that belongs to the customers `ids`."""
+    wanted = set(ids)
+    invoices = ledger.invoices[ledger.invoices["customer_id"].astype("str").isin(wanted)]
+    known = set(invoices["invoice_id"].astype("str"))
+    return Ledger(
+        customers=ledger.customers[ledger.customers["customer_id"].astype("str").isin(wanted)],
+        invoices=invoices,
+        payments=ledger.payments[ledger.payments["invoice_id"].astype("str").isin(known)],
+        adjustments=ledger.adjustments[ledger.adjustments["invoice_id"].astype("str").isin(known)],
+        actions=ledger.actions[ledger.actions["customer_id"].astype("str").isin(wanted)],
+    )
+
+
+def _usual_amount(ledger: Ledger, as_of: dt.date) -> float:
+    """The median over customers of their median invoice amount issued before `as_of`.
+
+    What `build_entries` derives from the customer features, computed from the ledger
+    directly for when those features cannot be built for every customer at once.
+    """
+    issued = ledger.invoices[ledger.invoices["issue_date"] < day_timestamp(as_of)]
+    usual = issued.groupby(issued["customer_id"].astype("str"))["amount"].median().dropna()
+    return float(usual.median()) if len(usual) else _FALLBACK_TYPICAL_AMOUNT
+
+
+def build_entries_isolated(
+    ledger: Ledger,
+    *,
+    bundle: Bundle,
+    policy: Policy,
+    as_of: dt.date,
+    fallback_amount: float | None = None,
+) -> tuple[dict[str, CustomerEntry], float, dict[str, str]]:
+    """`build_entries`, where a customer whose entry cannot be built fails alone.
+
+    All customers are built at once (the fast path); if that raises, the customers are
+    split in halves, recursively, until the ones whose entry raises are found; every
+    other customer is served.
+
+    Returns:
+        The entries by customer id, the typical amount for customers without history,
+        and the customers that failed with the reason.
+    """
+    try:
+        entries, fallback = build_entries(
+            ledger, bundle=bundle, policy=policy, as_of=as_of, fallback_amount=fallback_amount
+        )
+        return entries, fallback, {}
+    except Exception as exc:
+        logger.warning(
+            "Building the serving entries failed (%s: %s): looking for the customers at fault",
+            type(exc).__name__,
+            exc,
+        )
+    if fallback_amount is None:
+        fallback_amount = _usual_amount(ledger, as_of)
+    ids = sorted(
+        set(ledger.customers["customer_id"].astype("str"))
+        | set(ledger.invoices["customer_id"].astype("str"))
+    )
+    entries: dict[str, CustomerEntry] = {}
+    failed: dict[str, str] = {}
+    pending = [ids]
+    while pending:
+        group = pending.pop()
+        try:
+            built, _ = build_entries(
+                _subset(ledger, group),
+                bundle=bundle,
+                policy=policy,
+                as_of=as_of,
+                fallback_amount=fallback_amount,
+            )
+        except Exception as exc:
+            if len(group) == 1:
+                failed[group[0]] = f"its serving state cannot be built: {type(exc).__name__}: {exc}"
+                logger.exception("Customer %r is not served", group[0])
+                if len(failed) > _MAX_FAILED_CUSTOMERS:
+                    raise StoreError(
+                        f"the serving state cannot be built for more than "
+                        f"{_MAX_FAILED_CUSTOMERS} customers (e.g. {group[0]!r}: "
+                        f"{type(exc).__name__}: {exc}): the fault is not in one customer's "
+                        "rows; check the model bundle and the log"
+                    ) from exc
+            else:
+                half = len(group) // 2
+                pending += [group[:half], group[half:]]
+            continue
+        entries.update(built)
+    return entries, fallback_amount, failed
+
+
 def _rank_key(item: WorklistItem) -> tuple[float, int, str]:
     # The ordering of `rank_worklist`: priority, then longest overdue, then id.
     return (-item.priority, -item.max_days_overdue, item.customer_id)
@@ -365,6 +485,8 @@ class ServingState:
     entries: dict[str, CustomerEntry]
     seq: int
     fallback_amount: float
+    # Customers not served, with the reason (an unreadable stored row, a failed build).
+    failed: dict[str, str] = field(default_factory=dict)
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     _ranked: tuple[list[WorklistItem], list[WorklistItem]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -378,12 +500,20 @@ class ServingState:
         policy = policy.with_grade_cutoffs(bundle.thresholds)
         with engine.connect() as conn:
             seq = latest_seq(conn)  # before reading: a concurrent write is applied again
-        ledger = load_ledger(engine)
-        entries, fallback = build_entries(ledger, bundle=bundle, policy=policy, as_of=as_of)
+        ledger, bad = read_ledger(engine)
+        unreadable = _failures_of(bad)
+        entries, fallback, failed = build_entries_isolated(
+            ledger, bundle=bundle, policy=policy, as_of=as_of
+        )
+        failed = {**failed, **unreadable}
+        for cid, reason in sorted(failed.items()):
+            logger.error("Customer %r is not served: %s", cid, reason)
         logger.info(
-            "Serving state as of %s: %d customers, %d open invoices, model %s (%.1f s)",
+            "Serving state as of %s: %d customers (%d not served), %d open invoices, "
+            "model %s (%.1f s)",
             as_of,
             len(entries),
+            len(failed),
             sum(len(e.invoices) for e in entries.values()),
             bundle.model_version,
             time.perf_counter() - start,
@@ -395,46 +525,75 @@ class ServingState:
             entries=entries,
             seq=seq,
             fallback_amount=fallback,
+            failed=failed,
         )
 
     def entry(self, customer_id: str) -> CustomerEntry:
         """The entry of one customer.
 
         Raises:
+            CustomerUnavailableError: the customer's stored rows cannot be served (503).
             UnknownEntityError: the customer is not served (not in the store at start, or
                 created after the serving date).
         """
         found = self.entries.get(customer_id)
         if found is None:
+            self._raise_if_failed(customer_id)
             raise UnknownEntityError(
                 f"unknown customer {customer_id!r}: import the customer first, or check the id"
             )
         return found
 
-    def entries_at(
+    def _raise_if_failed(self, customer_id: str) -> None:
+        reason = self.failed.get(customer_id)
+        if reason is not None:
+            raise CustomerUnavailableError(f"customer {customer_id!r} cannot be served: {reason}")
+
+    def _entries_and_failures(
         self, engine: sa.Engine, customer_ids: Iterable[str], as_of: dt.date
-    ) -> dict[str, CustomerEntry]:
-        """Entries of some customers at another date, computed from the store (slow path)."""
-        ledger = load_ledger(engine, customer_ids=list(customer_ids))
-        entries, _ = build_entries(
+    ) -> tuple[dict[str, CustomerEntry], dict[str, str]]:
+        ledger, bad = read_ledger(engine, customer_ids=list(customer_ids))
+        entries, _, failed = build_entries_isolated(
             ledger,
             bundle=self.bundle,
             policy=self.policy,
             as_of=as_of,
             fallback_amount=self.fallback_amount,
         )
+        return entries, {**failed, **_failures_of(bad)}
+
+    def entries_at(
+        self, engine: sa.Engine, customer_ids: Iterable[str], as_of: dt.date
+    ) -> dict[str, CustomerEntry]:
+        """Entries of some customers at another date, computed from the store (slow path).
+
+        Raises:
+            CustomerUnavailableError: a requested customer's stored rows cannot be served.
+        """
+        entries, failed = self._entries_and_failures(engine, customer_ids, as_of)
+        for cid, reason in failed.items():
+            raise CustomerUnavailableError(f"customer {cid!r} cannot be served: {reason}")
         return entries
 
     def refresh(self, engine: sa.Engine, customer_ids: Iterable[str]) -> None:
-        """Reload some customers from the store (after events, actions or an import)."""
+        """Reload some customers from the store (after events, actions or an import).
+
+        A customer whose rows cannot be served is moved to `failed` (503 with the reason)
+        until a later change makes it servable again; the others are refreshed.
+        """
         ids = sorted(set(customer_ids))
         if not ids:
             return
-        fresh = self.entries_at(engine, ids, self.as_of)
+        fresh, failed = self._entries_and_failures(engine, ids, self.as_of)
         with self._lock:
             for cid in ids:
                 old = self.entries.get(cid)
                 new = fresh.get(cid)
+                if cid in failed:
+                    logger.error("Customer %r is not served: %s", cid, failed[cid])
+                    self.failed[cid] = failed[cid]
+                else:
+                    self.failed.pop(cid, None)
                 if new is None:
                     self.entries.pop(cid, None)
                 else:

@@ -4,7 +4,9 @@ Every write runs in one transaction with its change-log row (`features.changes`,
 `duecast import` writes too), so a serving worker that sees the row also sees the write.
 Events are idempotent by their id: the same event again changes nothing; an event
 changing a stored row updates it. Actions are idempotent by the client's
-`Idempotency-Key` header.
+`Idempotency-Key` header. Both hold when duplicates arrive at the same moment: new rows
+go in with `INSERT ... ON CONFLICT DO NOTHING`, and a write that finds its row stored by
+a concurrent one compares with it instead of failing on the primary key.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
-from duecast.errors import ConflictError, InvalidRequestError, UnknownEntityError
+from duecast.errors import ConflictError, InvalidRequestError, StoreError, UnknownEntityError
 from features.changes import log_change
 from features.store import TABLE_OBJECTS, change_log, idempotency_keys
 
@@ -142,18 +145,59 @@ def _comparable(value: object) -> object:
     return value
 
 
+def _insert_new(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
+    """Insert a row unless its primary key is taken; False when a concurrent write has it.
+
+    `ON CONFLICT DO NOTHING` waits for a concurrent insert of the same key to commit or
+    roll back, then skips or inserts: never a unique violation, and the transaction
+    stays usable (a failed statement would abort it on PostgreSQL).
+    """
+    dialects = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+    make_insert = dialects.get(conn.dialect.name)
+    if make_insert is None:
+        raise StoreError(f"unsupported database {conn.dialect.name!r}: use SQLite or PostgreSQL")
+    # RETURNING says whether the row went in (rowcount is not reliable on every driver).
+    statement = (
+        make_insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
+        .returning(*table.primary_key.columns)
+    )
+    return conn.execute(statement).first() is not None
+
+
 def _upsert(
-    conn: sa.Connection, table: sa.Table, key: str, values: Mapping[str, Any], customer_id: str
+    conn: sa.Connection,
+    table: sa.Table,
+    key: str,
+    values: Mapping[str, Any],
+    customer_id: str,
+    *,
+    check: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> WriteResult:
-    """Insert a row, update it when it differs, or leave it; logs a change when written."""
+    """Insert a row, update it when it differs, or leave it; logs a change when written.
+
+    `check` vets the stored row (if any) before it is compared or updated.
+    """
     id_ = values[key]
-    stored = conn.execute(sa.select(table).where(table.c[key] == id_)).mappings().first()
-    if stored is None:
-        conn.execute(table.insert().values(**values))
+
+    def stored_row() -> Mapping[str, Any] | None:
+        return conn.execute(sa.select(table).where(table.c[key] == id_)).mappings().first()
+
+    stored = stored_row()
+    if stored is None and _insert_new(conn, table, values):
         status = "created"
-    elif all(_comparable(stored[c]) == _comparable(v) for c, v in values.items()):
-        return WriteResult(id=id_, customer_id=customer_id, status="unchanged")
     else:
+        if stored is None:
+            # A concurrent write stored this id between our read and our insert (its
+            # transaction has committed: ON CONFLICT waited for it). Compare with it.
+            stored = stored_row()
+            if stored is None:
+                raise StoreError(f"{table.name} row {id_!r} vanished during the write; retry")
+        if check is not None:
+            check(stored)
+        if all(_comparable(stored[c]) == _comparable(v) for c, v in values.items()):
+            return WriteResult(id=id_, customer_id=customer_id, status="unchanged")
         conn.execute(table.update().where(table.c[key] == id_).values(**values))
         status = "updated"
     log_change(conn, customer_id=customer_id, kind=table.name[:16])
@@ -165,21 +209,23 @@ def record_invoice(engine: sa.Engine, invoice: Mapping[str, Any]) -> WriteResult
 
     Raises:
         UnknownEntityError: the customer is not in the store.
-        InvalidRequestError: the invoice exists for another customer.
+        ConflictError: the invoice exists for another customer.
     """
     values = dict(invoice)
     values["disputed"] = bool(values.get("disputed") or values.get("dispute_date"))
-    with engine.begin() as conn:
-        _require_customer(conn, values["customer_id"])
-        owner = conn.execute(
-            sa.select(_invoices.c.customer_id).where(_invoices.c.invoice_id == values["invoice_id"])
-        ).scalar()
-        if owner is not None and owner != values["customer_id"]:
-            raise InvalidRequestError(
-                f"invoice {values['invoice_id']!r} belongs to customer {owner!r}, "
+
+    def same_owner(stored: Mapping[str, Any]) -> None:
+        if stored["customer_id"] != values["customer_id"]:
+            raise ConflictError(
+                f"invoice {values['invoice_id']!r} belongs to customer {stored['customer_id']!r}, "
                 f"not {values['customer_id']!r}: an invoice cannot move between customers"
             )
-        result = _upsert(conn, _invoices, "invoice_id", values, values["customer_id"])
+
+    with engine.begin() as conn:
+        _require_customer(conn, values["customer_id"])
+        result = _upsert(
+            conn, _invoices, "invoice_id", values, values["customer_id"], check=same_owner
+        )
     logger.info("invoice event %s: %s", result.id, result.status)
     return result
 
@@ -189,8 +235,8 @@ def record_payment(engine: sa.Engine, payment: Mapping[str, Any]) -> WriteResult
 
     Raises:
         UnknownEntityError: the invoice is not in the store.
-        InvalidRequestError: the payment names another customer than its invoice's, or
-            is dated before the invoice was issued.
+        ConflictError: the payment names another customer than its invoice's.
+        InvalidRequestError: the payment is dated before the invoice was issued.
     """
     values = dict(payment)
     with engine.begin() as conn:
@@ -205,7 +251,7 @@ def record_payment(engine: sa.Engine, payment: Mapping[str, Any]) -> WriteResult
             )
         given = values.get("customer_id")
         if given and given != invoice.customer_id:
-            raise InvalidRequestError(
+            raise ConflictError(
                 f"payment {values['payment_id']!r} names customer {given!r} but invoice "
                 f"{values['invoice_id']!r} belongs to {invoice.customer_id!r}"
             )
@@ -248,41 +294,15 @@ def record_action(
 
     Raises:
         UnknownEntityError: unknown customer or invoice.
-        InvalidRequestError: the invoice belongs to another customer.
+        ConflictError: the invoice belongs to another customer.
         ConflictError: the key was used before with another request body.
     """
-    try:
-        return _record_action_once(engine, action, request_body, idempotency_key, scope, render)
-    except sa.exc.IntegrityError:
-        if idempotency_key is None:
-            raise
-        # A concurrent request with the same key stored first: replay (or conflict) now.
-        return _record_action_once(engine, action, request_body, idempotency_key, scope, render)
-
-
-def _record_action_once(
-    engine: sa.Engine,
-    action: Mapping[str, Any],
-    request_body: Mapping[str, Any],
-    idempotency_key: str | None,
-    scope: str,
-    render: Callable[[Mapping[str, Any]], dict[str, Any]],
-) -> tuple[dict[str, Any], bool]:
     digest = _request_hash(request_body)
     with engine.begin() as conn:
         if idempotency_key is not None:
-            stored = conn.execute(
-                sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
-                    idempotency_keys.c.scope == scope, idempotency_keys.c.key == idempotency_key
-                )
-            ).first()
-            if stored is not None:
-                if stored.request_hash != digest:
-                    raise ConflictError(
-                        "this Idempotency-Key was already used with a different request; "
-                        "use a new key for a new action"
-                    )
-                return json.loads(stored.response), False
+            replay = _replay(conn, scope, idempotency_key, digest)
+            if replay is not None:
+                return replay, False
         values = dict(action)
         _require_customer(conn, values["customer_id"])
         if values.get("invoice_id"):
@@ -294,25 +314,52 @@ def _record_action_once(
             if owner is None:
                 raise UnknownEntityError(f"unknown invoice {values['invoice_id']!r}")
             if owner != values["customer_id"]:
-                raise InvalidRequestError(
+                raise ConflictError(
                     f"invoice {values['invoice_id']!r} belongs to customer {owner!r}, "
                     f"not {values['customer_id']!r}"
                 )
         values["action_id"] = f"api-{uuid.uuid4().hex[:20]}"
         values["at"] = values.get("at") or _now()
+        body = render(values)
+        # The key is claimed first: a concurrent request with the same key waits here for
+        # this transaction, then replays its answer; the action, its change-log row and
+        # the key commit together or not at all.
+        if idempotency_key is not None:
+            claimed = _insert_new(
+                conn,
+                idempotency_keys,
+                {
+                    "scope": scope,
+                    "key": idempotency_key,
+                    "request_hash": digest,
+                    "status_code": 201,
+                    "response": json.dumps(body, default=str),
+                    "created_at": _now(),
+                },
+            )
+            if not claimed:
+                replay = _replay(conn, scope, idempotency_key, digest)
+                if replay is None:
+                    raise StoreError(f"Idempotency-Key {idempotency_key!r} vanished; retry")
+                return replay, False
         conn.execute(_actions.insert().values(**values))
         log_change(conn, customer_id=values["customer_id"], kind="action")
-        body = render(values)
-        if idempotency_key is not None:
-            conn.execute(
-                idempotency_keys.insert().values(
-                    scope=scope,
-                    key=idempotency_key,
-                    request_hash=digest,
-                    status_code=201,
-                    response=json.dumps(body, default=str),
-                    created_at=_now(),
-                )
-            )
     logger.info("action %s (%s) stored", values["action_id"], values["kind"])
     return body, True
+
+
+def _replay(conn: sa.Connection, scope: str, key: str, digest: str) -> dict[str, Any] | None:
+    """The stored answer to this key (None: unused key); ConflictError for another body."""
+    stored = conn.execute(
+        sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
+            idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+        )
+    ).first()
+    if stored is None:
+        return None
+    if stored.request_hash != digest:
+        raise ConflictError(
+            "this Idempotency-Key was already used with a different request; "
+            "use a new key for a new action"
+        )
+    return dict(json.loads(stored.response))

@@ -175,8 +175,8 @@ def test_a_huge_order_is_declined(client: TestClient, api_template: ApiTemplate)
     ("payload", "status", "fragment"),
     [
         ({"customer_id": "nobody", "amount": 10.0}, 404, "unknown customer"),
-        ({"customer_id": "C00001", "amount": -5.0}, 422, "greater than 0"),
-        ({"customer_id": "C00001", "amount": 0}, 422, "greater than 0"),
+        ({"customer_id": "C00001", "amount": -5.0}, 422, "greater than or equal to 0.01"),
+        ({"customer_id": "C00001", "amount": 0}, 422, "greater than or equal to 0.01"),
         ({"customer_id": "C00001", "amount": 1e300}, 422, "less than or equal"),
         ({"customer_id": "C00001", "amount": 1.0, "order_date": "1900-01-01"}, 404, "unknown"),
         ({"customer_id": "x" * 65, "amount": 1.0}, 422, "at most 64"),
@@ -343,6 +343,10 @@ def test_action_is_stored_once_per_idempotency_key_and_shown(
     assert mine["last_action"]["kind"] == "promise"
     view = client.get(f"/v1/customers/{customer}", headers=keys).json()
     assert view["recent_actions"][0]["text"] == "will pay next week"
+    # A scorer key (an order system) sees the action but not the collector's note.
+    scorer_view = client.get(f"/v1/customers/{customer}", headers=_h(api_template, "scorer"))
+    seen = scorer_view.json()["recent_actions"][0]
+    assert seen["kind"] == "promise" and seen["text"] is None and seen["author"] is None
     by_chloe = client.get(
         "/v1/worklist", params={"collector": "chloe", "include_waiting": True}, headers=keys
     ).json()["data"]
@@ -523,7 +527,40 @@ def test_payment_of_another_customers_invoice_is_refused(
         },
         headers=_h(api_template),
     )
-    assert response.status_code == 422 and "belongs to" in response.json()["detail"]
+    assert response.status_code == 409 and "belongs to" in response.json()["detail"]
+
+
+def _settled_invoice(api_template: ApiTemplate) -> tuple[str, str]:
+    """(invoice id, customer id) of an invoice paid in full before the serving date."""
+    ledger = api_template.ledger
+    paid = ledger.payments[ledger.payments["payment_date"] < str(AS_OF)]
+    paid = paid.groupby("invoice_id")["amount"].sum()
+    invoices = ledger.invoices.set_index("invoice_id")
+    settled = invoices[paid.reindex(invoices.index).fillna(0) >= invoices["amount"]]
+    return str(settled.index[0]), str(settled["customer_id"].iloc[0])
+
+
+def test_scoring_a_settled_invoice_by_id_is_a_conflict(
+    client: TestClient, api_template: ApiTemplate
+) -> None:
+    invoice_id, _customer = _settled_invoice(api_template)
+    response = client.post(
+        "/v1/invoices/score", json={"invoice_ids": [invoice_id]}, headers=_h(api_template)
+    )
+    assert response.status_code == 409 and "is not open" in response.json()["detail"]
+
+
+def test_an_action_on_another_customers_invoice_is_a_conflict(
+    client: TestClient, api_template: ApiTemplate
+) -> None:
+    invoice_id, owner = _settled_invoice(api_template)
+    other = next(c for c in api_template.ledger.customers["customer_id"] if c != owner)
+    response = client.post(
+        "/v1/actions",
+        json={"customer_id": other, "invoice_id": invoice_id, "kind": "note", "text": "x"},
+        headers={**_h(api_template, "collector"), "Idempotency-Key": "conflict-1"},
+    )
+    assert response.status_code == 409 and "belongs to customer" in response.json()["detail"]
 
 
 def test_orders_are_answered_from_memory_while_the_database_is_down(

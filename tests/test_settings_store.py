@@ -30,6 +30,19 @@ def test_env_overrides_and_bad_values_fail_fast(monkeypatch: pytest.MonkeyPatch)
         Settings()
 
 
+@pytest.mark.parametrize(
+    ("date_min", "date_max"),
+    [
+        ("2000-01-01", "1999-12-31"),  # reversed
+        ("1677-09-22", "2100-01-01"),  # pandas' first day leaves no room for history
+        ("1900-01-01", "2262-04-10"),  # pandas' last day leaves no room for due + horizon
+    ],
+)
+def test_date_range_must_fit_inside_what_pandas_reads(date_min: str, date_max: str) -> None:
+    with pytest.raises(ValidationError, match="date_min"):
+        Settings(date_min=date_min, date_max=date_max)
+
+
 def test_features_package_is_ours() -> None:
     # PyPI has an unrelated `features` distribution; it must never shadow ours.
     repo = Path(__file__).resolve().parents[1]

@@ -8,6 +8,13 @@ readable `metadata.json`:
     <dir>/metadata.json         the same metadata and the feature spec, for people (not read back)
     <dir>/default.txt           default classifier (absent when the data had no defaults)
     <dir>/days_late_<key>.txt   days-late models: mean, p10, p50, p90
+    <dir>/manifest.json         the sha256 of every other file, checked before any is read
+
+`load_bundle` checks every file against the manifest before unpickling or parsing it,
+and checks the models against the feature list. LightGBM's text parser can abort the
+whole process on a damaged file (a C++ `terminate`, no Python exception), so model
+text is only handed to it once its hash matches; a bundle exported before manifests
+existed has its model files parsed in a child process first.
 
 `Bundle.matrix` (frames) and `Bundle.row` (one dict, the API's hot path) build the same
 float64 model matrix: feature columns in training order, categoricals as codes of the
@@ -17,11 +24,14 @@ training categories, unknown values as NaN. Training builds its matrices with
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +44,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from duecast.errors import ModelNotFoundError
-from features.spec import FEATURE_SET_VERSION, FeatureSpecError, spec_as_records
+from duecast.errors import BundleError, ModelNotFoundError
+from features.spec import (
+    CATEGORICAL_COLUMNS,
+    FEATURE_COLUMNS,
+    FEATURE_SET_VERSION,
+    FeatureSpecError,
+    spec_as_records,
+)
 from training.row_predict import RowPredictor
 
 __all__ = [
@@ -47,6 +63,7 @@ __all__ = [
     "feature_matrix",
     "load_bundle",
     "save_bundle",
+    "verify_model_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,6 +71,10 @@ logger = logging.getLogger(__name__)
 DAYS_LATE_KEYS = ("mean", "p10", "p50", "p90")
 GRADES = ("A", "B", "C", "D")  # upper p_default bounds; above "D" is grade "E"
 _BUNDLE_FILE = "bundle.joblib"
+_MANIFEST_FILE = "manifest.json"
+# Parsing a bundle's model texts in a child takes about a second; a hung parse is a fault.
+_CHILD_TIMEOUT_SECONDS = 120.0
+_CHILD_MESSAGE_CHARS = 300
 _FORMAT_VERSION = 1
 _HELP = "run `duecast train` then `duecast promote`"
 
@@ -304,6 +325,11 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
         # The readable copy also carries the feature spec (descriptions, dtypes, units).
         readable = {**meta, "feature_spec": spec_as_records()}
         (tmp / "metadata.json").write_text(json.dumps(readable, indent=2, default=str) + "\n")
+        manifest = {
+            "format_version": _FORMAT_VERSION,
+            "sha256": {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()},
+        }
+        (tmp / _MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}-old-{os.getpid()}")
@@ -319,18 +345,194 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
     return directory
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify_manifest(directory: Path) -> bool:
+    """Check every file the manifest lists; False for a bundle without a manifest.
+
+    Raises:
+        BundleError: the manifest is unreadable, or a file is missing or does not match.
+    """
+    path = directory / _MANIFEST_FILE
+    if not path.is_file():
+        return False
+    try:
+        hashes = json.loads(path.read_text())["sha256"]
+        if not isinstance(hashes, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
+        ):
+            raise TypeError("'sha256' is not a mapping of file names to hashes")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(
+            f"the bundle manifest {path} is unreadable ({type(exc).__name__}: {exc}): "
+            f"export the bundle again ({_HELP})"
+        ) from exc
+    for name, expected in sorted(hashes.items()):
+        file = directory / name
+        if Path(name).name != name or not file.is_file():
+            raise BundleError(
+                f"the bundle in {directory} lacks {name}, listed in its manifest: "
+                f"export the bundle again ({_HELP})"
+            )
+        if _sha256(file) != expected:
+            raise BundleError(
+                f"{file} does not match the sha256 in the bundle manifest (damaged or "
+                f"edited after export): export the bundle again ({_HELP})"
+            )
+    for file in directory.glob("*.txt"):
+        if file.name not in hashes:
+            raise BundleError(
+                f"{file} is not listed in the bundle manifest: remove it, or export the "
+                f"bundle again ({_HELP})"
+            )
+    return True
+
+
+_PARSING = "duecast-parsing:"
+_CHILD_CHECK = """
+import sys
+import lightgbm as lgb
+for name in sys.argv[1:]:
+    # The parent names the file the child died on (LightGBM prints to stdout too).
+    print("duecast-parsing:" + name, flush=True)
+    lgb.Booster(model_file=name)
+"""
+
+
+def verify_model_text(paths: Sequence[Path]) -> None:
+    """Parse LightGBM model files in a child process: a damaged file kills the child only.
+
+    Raises:
+        BundleError: the child failed (its exit status or signal, and the file, said).
+    """
+    if not paths:
+        return
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD_CHECK, *(str(p) for p in paths)],
+            capture_output=True,
+            text=True,
+            errors="replace",  # a dying LightGBM may print raw memory
+            timeout=_CHILD_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BundleError(
+            f"LightGBM did not finish parsing the model files {[str(p) for p in paths]} "
+            f"within {_CHILD_TIMEOUT_SECONDS:.0f} s: export the bundle again ({_HELP})"
+        ) from exc
+    if done.returncode == 0:
+        return
+    started = [
+        line.removeprefix(_PARSING)
+        for line in done.stdout.splitlines()
+        if line.startswith(_PARSING)
+    ]
+    at_fault = started[-1] if started else str(paths[0])
+    how = (
+        f"killed by signal {-done.returncode}"
+        if done.returncode < 0
+        else f"exit status {done.returncode}"
+    )
+    # Only the last line: it holds LightGBM's complaint, the rest is a traceback.
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    said = lines[-1][:_CHILD_MESSAGE_CHARS] if lines else "no message"
+    raise BundleError(
+        f"{at_fault} is not a readable LightGBM model (parsing it in a child process: "
+        f"{how}: {said}): export the bundle again ({_HELP})"
+    )
+
+
+def _booster(path: Path) -> lgb.Booster:
+    try:
+        return lgb.Booster(model_file=str(path))
+    except Exception as exc:  # lightgbm.basic.LightGBMError and friends
+        raise BundleError(
+            f"{path} is not a readable LightGBM model ({exc}): export the bundle again ({_HELP})"
+        ) from exc
+
+
+def _check_features(directory: Path, meta: dict, models: Mapping[str, lgb.Booster]) -> None:
+    """The feature list is the spec's (or part of it) and every model reads that many columns.
+
+    Raises:
+        BundleError: unknown or repeated feature names, categories of a non-categorical
+            column, or a model trained on another number of features.
+    """
+    columns = list(meta["feature_columns"])
+    unknown = [c for c in columns if c not in FEATURE_COLUMNS]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    odd_categories = sorted(set(meta["categories"]) - (set(CATEGORICAL_COLUMNS) & set(columns)))
+    problems = []
+    if unknown:
+        problems.append(f"feature columns {unknown} are not in the feature spec")
+    if repeated:
+        problems.append(f"feature columns {repeated} appear twice")
+    if odd_categories:
+        problems.append(f"categories are given for non-categorical columns {odd_categories}")
+    for name, model in models.items():
+        if model.num_feature() != len(columns):
+            problems.append(
+                f"model {name!r} reads {model.num_feature()} features, the bundle lists "
+                f"{len(columns)}"
+            )
+    if problems:
+        raise BundleError(
+            f"the bundle in {directory} does not match the feature spec of this duecast "
+            f"({FEATURE_SET_VERSION}): {'; '.join(problems)}. {_HELP}"
+        )
+
+
+_META_KEYS = (
+    "model_version",
+    "trained_at",
+    "as_of",
+    "feature_set_version",
+    "feature_columns",
+    "categories",
+    "horizon_days",
+    "default_unavailable_reason",
+    "metrics",
+    "thresholds",
+    "calibrator",
+)
+
+
 def load_bundle(directory: Path) -> Bundle:
-    """Load a bundle written by `save_bundle`.
+    """Load a bundle written by `save_bundle`, checking it before any file is parsed.
 
     Raises:
         ModelNotFoundError: if there is no bundle in `directory`, or it was trained on
             another feature-set version.
+        BundleError: a file is missing, damaged (hash or parse) or the models do not
+            match the feature spec.
     """
     directory = Path(directory)
     path = directory / _BUNDLE_FILE
     if not path.is_file():
         raise ModelNotFoundError(f"no model bundle in {directory}: {_HELP}")
-    meta = joblib.load(path)
+    hashed = _verify_manifest(directory)
+    if not hashed:
+        logger.warning(
+            "The bundle in %s has no manifest (exported by an older duecast): its files "
+            "are not verified; its model texts are parsed in a child process first",
+            directory,
+        )
+    try:
+        meta = joblib.load(path)
+    except Exception as exc:  # unpickling garbage raises many types
+        raise BundleError(
+            f"{path} is unreadable ({type(exc).__name__}: {exc}): export the bundle again ({_HELP})"
+        ) from exc
+    missing = [k for k in _META_KEYS if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise BundleError(f"{path} lacks {missing}: export the bundle again ({_HELP})")
     if meta.get("feature_set_version") != FEATURE_SET_VERSION:
         raise ModelNotFoundError(
             f"the bundle in {directory} was trained on feature set "
@@ -338,25 +540,34 @@ def load_bundle(directory: Path) -> Bundle:
             f"{FEATURE_SET_VERSION!r}: {_HELP}"
         )
     default_file = directory / "default.txt"
-    default_model = lgb.Booster(model_file=str(default_file)) if default_file.is_file() else None
-    days_late_models = {}
+    files = {"default": default_file} if default_file.is_file() else {}
     for key in DAYS_LATE_KEYS:
         model_file = directory / f"days_late_{key}.txt"
         if not model_file.is_file():
-            raise ModelNotFoundError(f"the bundle in {directory} lacks {model_file.name}: {_HELP}")
-        days_late_models[key] = lgb.Booster(model_file=str(model_file))
-    return Bundle(
-        model_version=str(meta["model_version"]),
-        trained_at=meta["trained_at"],
-        as_of=meta["as_of"],
-        feature_set_version=meta["feature_set_version"],
-        feature_columns=list(meta["feature_columns"]),
-        categories={k: list(v) for k, v in meta["categories"].items()},
-        horizon_days=int(meta["horizon_days"]),
-        default_model=default_model,
-        calibrator=meta["calibrator"],
-        default_unavailable_reason=meta["default_unavailable_reason"],
-        days_late_models=days_late_models,
-        metrics=meta["metrics"],
-        thresholds=dict(meta["thresholds"]),
-    )
+            raise BundleError(f"the bundle in {directory} lacks {model_file.name}: {_HELP}")
+        files[key] = model_file
+    if not hashed:
+        verify_model_text(list(files.values()))
+    models = {key: _booster(file) for key, file in files.items()}
+    _check_features(directory, meta, models)
+    default_model = models.pop("default", None)
+    try:
+        return Bundle(
+            model_version=str(meta["model_version"]),
+            trained_at=meta["trained_at"],
+            as_of=meta["as_of"],
+            feature_set_version=meta["feature_set_version"],
+            feature_columns=list(meta["feature_columns"]),
+            categories={k: list(v) for k, v in meta["categories"].items()},
+            horizon_days=int(meta["horizon_days"]),
+            default_model=default_model,
+            calibrator=meta["calibrator"],
+            default_unavailable_reason=meta["default_unavailable_reason"],
+            days_late_models=models,
+            metrics=meta["metrics"],
+            thresholds=dict(meta["thresholds"]),
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise BundleError(
+            f"the bundle in {directory} is inconsistent ({exc}): export it again ({_HELP})"
+        ) from exc

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from duecast.config import Settings
-from duecast.errors import ModelNotFoundError
+from duecast.errors import BundleError, ModelNotFoundError
 from training.bundle import Bundle, load_bundle, save_bundle
 
 __all__ = [
@@ -247,7 +247,13 @@ def _download(settings: Settings, run_id: str, path: str, dst: Path) -> Path:
 
 
 def download_bundle(settings: Settings, version: VersionInfo) -> Bundle:
-    """The serving bundle logged with a version's run."""
+    """The serving bundle logged with a version's run, verified like an exported one.
+
+    Raises:
+        ModelNotFoundError: the run has no bundle artifact.
+        BundleError: the downloaded bundle fails `load_bundle`'s checks (hashes, model
+            text, feature spec).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = _download(settings, version.run_id, "bundle", Path(tmp))
@@ -256,7 +262,12 @@ def download_bundle(settings: Settings, version: VersionInfo) -> Bundle:
                 f"version {version.version} of {version.name} has no bundle artifact "
                 f"(run {version.run_id}): retrain with `duecast train`"
             ) from exc
-        return load_bundle(path)
+        try:
+            return load_bundle(path)
+        except BundleError as exc:
+            raise BundleError(
+                f"version {version.version} of {version.name} (run {version.run_id}): {exc}"
+            ) from exc
 
 
 def load_evaluation(settings: Settings, version: VersionInfo) -> dict:

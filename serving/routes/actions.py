@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import CollectorKey, EngineDep, RuntimeDep, SettingsDep
+from serving.deps import EngineDep, LimitedCollectorKey, RuntimeDep, SettingsDep
+from serving.errors import error_responses
 from serving.schemas import ActionOut, ActionRequest
 from serving.scoring import action_out
 from serving.writes import record_action
@@ -28,9 +29,26 @@ def _render(values: dict[str, Any]) -> dict[str, Any]:
     status_code=201,
     summary="Log a collections action",
     responses={
-        200: {"description": "Replay: this Idempotency-Key already stored this action"},
-        404: {"description": "Unknown customer or invoice"},
-        409: {"description": "Idempotency-Key reused with another body"},
+        200: {
+            "model": ActionOut,
+            "description": "Replay: this Idempotency-Key already stored this action",
+        },
+        **error_responses(
+            400,
+            401,
+            403,
+            404,
+            409,
+            413,
+            422,
+            429,
+            503,
+            descriptions={
+                404: "Unknown customer or invoice",
+                409: "Idempotency-Key reused with another body, or the invoice belongs to "
+                "another customer",
+            },
+        ),
     },
 )
 async def post_action(
@@ -39,7 +57,7 @@ async def post_action(
     engine: EngineDep,
     settings: SettingsDep,
     runtime: RuntimeDep,
-    key: CollectorKey,
+    key: LimitedCollectorKey,
     idempotency_key: str | None = Header(default=None, min_length=1, max_length=255),
 ) -> ActionOut:
     """Store the action; the worklist shows it (a promise pauses dunning until its date)."""

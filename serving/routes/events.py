@@ -7,7 +7,8 @@ import datetime as dt
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import AdminKey, EngineDep, RuntimeDep
+from serving.deps import EngineDep, LimitedAdminKey, RuntimeDep
+from serving.errors import error_responses
 from serving.schemas import EventOut, InvoiceEventRequest, PaymentEventRequest
 from serving.writes import WriteResult, record_invoice, record_payment
 
@@ -16,9 +17,22 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 _RESPONSES = {
-    200: {"description": "Already stored (unchanged) or updated"},
-    404: {"description": "Unknown customer / invoice"},
-    422: {"description": "Bad input"},
+    200: {"model": EventOut, "description": "Already stored (unchanged) or updated"},
+    **error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        429,
+        503,
+        descriptions={
+            404: "Unknown customer / invoice",
+            409: "The invoice belongs to another customer",
+        },
+    ),
 }
 
 
@@ -45,7 +59,7 @@ async def invoice_event(
     response: Response,
     engine: EngineDep,
     runtime: RuntimeDep,
-    _key: AdminKey,
+    _key: LimitedAdminKey,
 ) -> EventOut:
     """Store the invoice; the customer's next score includes it (from the day after issue)."""
     result = await run_in_threadpool(record_invoice, engine, body.model_dump())
@@ -65,7 +79,7 @@ async def payment_event(
     response: Response,
     engine: EngineDep,
     runtime: RuntimeDep,
-    _key: AdminKey,
+    _key: LimitedAdminKey,
 ) -> EventOut:
     """Store the payment; the customer's next score includes it (from the day after)."""
     result = await run_in_threadpool(record_payment, engine, body.model_dump())

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 
 from features.store import TABLE_OBJECTS
-from serving.deps import EngineDep, ScorerKey, StateDep
+from serving.deps import EngineDep, LimitedScorerKey, StateDep
+from serving.errors import error_responses
 from serving.schemas import InvoiceScoreRequest, InvoicesScoredOut
 from serving.scoring import score_invoices
 
@@ -20,10 +21,28 @@ _invoices = TABLE_OBJECTS["invoices"]
     "/invoices/score",
     response_model=InvoicesScoredOut,
     summary="Score open invoices by id, or new invoices",
-    responses={404: {"description": "Unknown invoice or customer"}},
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        429,
+        503,
+        descriptions={
+            404: "Unknown invoice or customer",
+            409: "The invoice is not open at the serving date",
+        },
+    ),
 )
 def score(
-    body: InvoiceScoreRequest, state: StateDep, engine: EngineDep, _key: ScorerKey
+    # The key first: no key is a 401 (and a spent rate a 429) even while no model is loaded.
+    _key: LimitedScorerKey,
+    body: InvoiceScoreRequest,
+    state: StateDep,
+    engine: EngineDep,
 ) -> InvoicesScoredOut:
     """Per invoice: P(default), days late p10/p50/p90, payment dates, expected loss, reasons."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from serving.deps import AdminKey, RuntimeDep, ScorerKey, StateDep
+from serving.errors import error_responses
 from serving.schemas import ModelOut
 from serving.state import ServingState
 
@@ -41,7 +42,14 @@ async def get_model(state: StateDep, _key: ScorerKey) -> ModelOut:
     "/admin/reload",
     response_model=ModelOut,
     summary="Swap to the newly promoted champion",
-    responses={503: {"description": "No champion bundle to load (the old one stays)"}},
+    responses=error_responses(
+        503,
+        descriptions={
+            503: "No champion bundle to load, or it fails its checks (damaged file, "
+            "unreadable model, feature mismatch): the old model stays, `detail` says why, "
+            "/readyz shows it as `last_reload_error`"
+        },
+    ),
 )
 async def reload_model(runtime: RuntimeDep, _key: AdminKey) -> ModelOut:
     """Load the champion (models folder, or the configured registry alias) and swap it in

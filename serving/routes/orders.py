@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.deps import ScorerState
+from serving.errors import error_responses
 from serving.schemas import OrderDecisionOut, OrderDecisionRequest
 from serving.scoring import decide_order
 
@@ -18,7 +19,9 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
     "/orders/decision",
     response_model=OrderDecisionOut,
     summary="Approve, review or decline an order on credit",
-    responses={404: {"description": "Unknown customer"}, 422: {"description": "Bad input"}},
+    responses=error_responses(
+        400, 401, 403, 404, 413, 422, 429, 503, descriptions={404: "Unknown customer"}
+    ),
 )
 async def order_decision(
     body: OrderDecisionRequest, state: ScorerState, request: Request

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from serving.auth import role_allows
 from serving.deps import StateDep, lookup_key
+from serving.errors import error_responses
 from serving.scoring import worklist_page
 
 __all__ = ["router"]
@@ -63,7 +64,13 @@ async def login(request: Request) -> HTMLResponse:
     return response  # type: ignore[return-value]
 
 
-@router.get("/worklist", response_class=HTMLResponse, summary="The worklist as a web page")
+@router.get(
+    "/worklist",
+    response_class=HTMLResponse,
+    summary="The worklist as a web page",
+    # No 401/403: without a collector key the page answers 200 with its sign-in form.
+    responses=error_responses(413, 422, 503, html_route=True),
+)
 async def worklist_html(
     request: Request,
     state: StateDep,

@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Response
 
 from serving.deps import CollectorKey, StateDep
+from serving.errors import error_responses
 from serving.schemas import WorklistOut
 from serving.scoring import worklist_page
 
@@ -15,10 +16,15 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["collections"])
 
 
-@router.get("/worklist", response_model=WorklistOut, summary="Who to remind, call or escalate")
+@router.get(
+    "/worklist",
+    response_model=WorklistOut,
+    summary="Who to remind, call or escalate",
+    responses=error_responses(401, 403, 413, 422, 503),
+)
 async def get_worklist(
+    _key: CollectorKey,  # before the state: no key is a 401 even while no model is loaded
     state: StateDep,
-    _key: CollectorKey,
     limit: int | None = Query(
         default=None, ge=1, le=1000, description="Page size (default: capacity)."
     ),
