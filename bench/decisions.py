@@ -20,7 +20,7 @@ from _measure import report
 from serving.decisions import (
     ActionRecord,
     OpenInvoice,
-    Policy,
+    PolicySettings,
     assess_grade,
     cash_forecast,
     order_decision,
@@ -29,7 +29,7 @@ from serving.decisions import (
 )
 
 
-def _order_path(policy: Policy, rng: random.Random) -> None:
+def _order_path(policy: PolicySettings, rng: random.Random) -> None:
     p = rng.random() * 0.3
     grade = assess_grade(p, 10.0, policy=policy).grade
     limit = suggest_credit_limit(
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--open-per-customer", type=int, default=4)
     args = parser.parse_args()
     rng = random.Random(0)
-    policy = Policy.defaults()
+    policy = PolicySettings.defaults()
     today = dt.date(2026, 11, 25)
 
     n = 20_000

@@ -37,9 +37,9 @@ def _child(data: Path, result: Path, snapshot_every: int | None) -> None:
     """Read the Parquet ledger, build the training table, train, write timings to `result`."""
     import pandas as pd
 
-    from duecast.config import Settings
     from features.build import build_training_table
     from features.ledger import ledger_from_frames
+    from kernel.config import Settings
     from training.backtest import run_backtest
 
     settings = Settings()
@@ -68,10 +68,10 @@ def _child(data: Path, result: Path, snapshot_every: int | None) -> None:
                 "rows": len(table),
                 "invoices": int(table["invoice_id"].nunique()),
                 "trees": result_.params["trees"],
-                "calibration": ev["calibration"],
-                "roc_auc": ev["default"]["model"]["roc_auc"] if ev["default"] else None,
-                "mae": ev["days_late"]["model"]["mae"],
-                "rows_by_fold": ev["rows"],
+                "calibration": ev.calibration,
+                "roc_auc": ev.default.model["roc_auc"] if ev.default else None,
+                "mae": ev.days_late.model["mae"],
+                "rows_by_fold": ev.rows,
             }
         )
     )

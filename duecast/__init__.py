@@ -1,12 +1,13 @@
 """duecast: late-payment prediction and accounts-receivable decisions.
 
-The `duecast` package is the shared kernel (settings, schema, errors, logging) and
-the command line. The pipeline lives in the top-level packages `features`,
-`training` and `serving`.
+The `duecast` package is the application on top: the command line (`duecast.cli`),
+one module per command group. The pipeline lives in the packages below it, in the one
+direction imports flow: `serving` → `training` → `features` → `kernel` (settings,
+schema, limits, errors, logging).
 """
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
+from kernel import __version__
 
-__version__ = "0.1.0"
+__all__ = ["__version__"]

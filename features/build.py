@@ -3,9 +3,9 @@
 All three builders go through the same steps:
 
 1. cut the ledger at the as-of date (`Ledger.before`) and derive invoice timelines;
-2. customer-level features for (customer, snapshot date) pairs (`_customer_features`:
-   history, exposure, tenure, attributes, cold-start flags), every one computed from
-   events dated strictly before the snapshot;
+2. customer-level features for (customer, snapshot date) pairs
+   (`features.customer_features`: history, exposure, tenure, attributes, cold-start
+   flags), every one computed from events dated strictly before the snapshot;
 3. invoice-level features from the invoice, its open amount at the snapshot and the
    customer's features (`_with_invoice_features`).
 
@@ -18,24 +18,22 @@ from __future__ import annotations
 
 import datetime
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from duecast.errors import UnknownEntityError
-from features.exposure import exposure_features
-from features.history import history_features
+from features.customer_features import (
+    Context,
+    customer_features,
+    customer_state,
+    ledger_context,
+    state_of,
+)
 from features.labels import labels_from_timeline
 from features.ledger import Ledger, day_timestamp
 from features.snapshots import asof_last, days_between, snapshot_dates
-from features.spec import (
-    CATEGORICAL_COLUMNS,
-    CUSTOMER_FEATURE_COLUMNS,
-    FEATURE_COLUMNS,
-    NEW_CUSTOMER_DAYS,
-)
-from features.timeline import InvoiceTimeline, invoice_timeline
+from features.spec import CATEGORICAL_COLUMNS, CUSTOMER_FEATURE_COLUMNS, FEATURE_COLUMNS
+from kernel.errors import UnknownEntityError
 
 __all__ = [
     "BASE_COLUMNS",
@@ -61,120 +59,7 @@ DEFAULT_TERMS_DAYS = 30
 _ROW_COLUMNS = [*KEY_COLUMNS, *BASE_COLUMNS, *FEATURE_COLUMNS]
 
 
-@dataclass(frozen=True)
-class _Context:
-    """A ledger cut at `as_of` with its timelines and integer customer codes."""
-
-    as_of: pd.Timestamp
-    customers: pd.DataFrame  # one row per customer code, ledger order
-    timeline: InvoiceTimeline
-    categories: dict[str, list[str]]
-
-
-def _context(ledger: Ledger, as_of: datetime.date, *, created_that_day: bool = False) -> _Context:
-    """Cut the ledger at `as_of`; with `created_that_day`, keep customers created on it.
-
-    A customer record created on the as-of day has no events yet but may already place
-    an order that day: serving needs its (cold-start) state, training never does.
-    """
-    cut_day = day_timestamp(as_of)
-    cut = ledger.before(cut_day)
-    customers = cut.customers
-    if created_that_day:
-        today = ledger.customers[ledger.customers["created_at"] == cut_day]
-        today = today[~today["customer_id"].isin(customers["customer_id"])]
-        customers = pd.concat([customers, today], ignore_index=True)
-    customers = customers.drop_duplicates("customer_id").reset_index(drop=True)
-    ids = pd.Index(customers["customer_id"])
-    orphans = pd.Index(cut.invoices["customer_id"].unique()).difference(ids)
-    if len(orphans):
-        logger.warning("%d invoices' customers are not in the customers table", len(orphans))
-        extra = pd.DataFrame({"customer_id": orphans.astype("str")})
-        customers = pd.concat([customers, extra], ignore_index=True)
-        ids = pd.Index(customers["customer_id"])
-    timeline = invoice_timeline(cut)
-    timeline.invoices["cust"] = ids.get_indexer(timeline.invoices["customer_id"])
-    timeline.steps["cust"] = ids.get_indexer(timeline.steps["customer_id"])
-    categories = {
-        "customer_industry": _category_list(customers["industry"]),
-        "customer_country": _category_list(customers["country"]),
-    }
-    return _Context(cut_day, customers, timeline, categories)
-
-
-def _category_list(values: pd.Series) -> list[str]:
-    return sorted(str(v) for v in values.dropna().unique())
-
-
-def _customer_features(ctx: _Context, keys: pd.DataFrame) -> pd.DataFrame:
-    """Every customer-level feature for keys (cust, snapshot_date), aligned with keys."""
-    original = keys.index
-    keys = keys.sort_values("snapshot_date", kind="stable")
-    inv, steps = ctx.timeline.invoices, ctx.timeline.steps
-    out = history_features(inv, keys).join(exposure_features(inv, steps, keys))
-    cust = keys["cust"].to_numpy()
-    snap = keys["snapshot_date"].to_numpy(dtype="datetime64[ns]")
-    customers = ctx.customers
-
-    created = customers["created_at"].to_numpy(dtype="datetime64[ns]")
-    first_issue = (
-        pd.Series(inv["issue_date"].to_numpy(), index=inv["cust"].to_numpy())
-        .groupby(level=0)
-        .min()
-        .reindex(range(len(customers)))
-        .to_numpy(dtype="datetime64[ns]")
-    )
-    # The relationship began at creation, or at the first invoice if the records disagree.
-    start = np.where(
-        np.isnat(first_issue),
-        created,
-        np.where(np.isnat(created), first_issue, np.minimum(created, first_issue)),
-    )[cust]
-    tenure = np.nan_to_num(np.maximum(days_between(snap, start), 0.0))
-    out["customer_tenure_days"] = tenure.astype("int64")
-
-    limit = customers["credit_limit"].to_numpy(dtype="float64", na_value=np.nan)[cust]
-    out["customer_credit_limit"] = limit
-    terms = customers["payment_terms_days"].astype("Float64")
-    out["customer_payment_terms_days"] = terms.to_numpy(dtype="float64", na_value=np.nan)[cust]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["exposure_credit_utilisation"] = np.where(
-            limit > 0, out["exposure_open_amount"].to_numpy() / limit, np.nan
-        )
-    for column, source in (("customer_industry", "industry"), ("customer_country", "country")):
-        values = customers[source].astype("object").to_numpy()[cust]
-        out[column] = pd.Categorical(
-            pd.Series(values).where(pd.notna(values), None), categories=ctx.categories[column]
-        )
-    out["customer_no_payment_history"] = (out["history_settled_count"] == 0).astype("int64")
-    out["customer_is_new"] = (tenure < NEW_CUSTOMER_DAYS).astype("int64")
-    return out[CUSTOMER_FEATURE_COLUMNS].reindex(original)
-
-
-def _customer_state(ctx: _Context) -> pd.DataFrame:
-    keys = pd.DataFrame(
-        {
-            "cust": np.arange(len(ctx.customers), dtype=np.int64),
-            "snapshot_date": np.full(len(ctx.customers), ctx.as_of.to_datetime64()),
-        }
-    )
-    state = _customer_features(ctx, keys)
-    state.index = pd.Index(ctx.customers["customer_id"].astype("str"), name="customer_id")
-    return state
-
-
-def customer_state(ledger: Ledger, *, as_of: datetime.date) -> pd.DataFrame:
-    """Every customer-level feature of every customer as of the start of `as_of`.
-
-    Returns:
-        Frame indexed by customer_id with the customer-level feature columns
-        (`features.spec.CUSTOMER_FEATURE_COLUMNS`). Customers created on or after
-        `as_of` (without earlier invoices) are not in it.
-    """
-    return _customer_state(_context(ledger, as_of, created_that_day=True))
-
-
-def _invoice_open_amount(ctx: _Context, positions: np.ndarray, snap: np.ndarray) -> np.ndarray:
+def _invoice_open_amount(ctx: Context, positions: np.ndarray, snap: np.ndarray) -> np.ndarray:
     """Open amount of invoices (row positions in the timeline) at the start of each date."""
     inv, steps = ctx.timeline.invoices, ctx.timeline.steps
     keys = pd.DataFrame({"cust": positions.astype(np.int64), "snapshot_date": snap})
@@ -212,7 +97,7 @@ def _with_invoice_features(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[_ROW_COLUMNS]
 
 
-def _invoice_rows(ctx: _Context, positions: np.ndarray, snap: np.ndarray) -> pd.DataFrame:
+def _invoice_rows(ctx: Context, positions: np.ndarray, snap: np.ndarray) -> pd.DataFrame:
     """Base columns of real invoices (timeline row positions) at snapshot dates."""
     inv = ctx.timeline.invoices
     dispute = inv["dispute_date"].to_numpy(dtype="datetime64[ns]")[positions]
@@ -250,7 +135,7 @@ def build_training_table(
         FEATURE_COLUMNS + days_late, default, settled_date; sorted by snapshot_date,
         then invoice_id; a fresh RangeIndex.
     """
-    ctx = _context(ledger, as_of)
+    ctx = ledger_context(ledger, as_of)
     inv = ctx.timeline.invoices
     labels = labels_from_timeline(inv, as_of=ctx.as_of, horizon_days=horizon_days)
     mature = np.flatnonzero(labels["mature"].to_numpy())
@@ -274,7 +159,7 @@ def build_training_table(
     # position (a merge would copy both sides into a new frame).
     pair = rows.groupby(["cust", "snapshot_date"], sort=False).ngroup().to_numpy()
     keys = rows[["cust", "snapshot_date"]].drop_duplicates()
-    cust_features = _customer_features(ctx, keys)
+    cust_features = customer_features(ctx, keys)
     for column in CUSTOMER_FEATURE_COLUMNS:
         rows[column] = cust_features[column].array.take(pair)
     table = _with_invoice_features(rows)
@@ -313,8 +198,8 @@ def customer_state_and_open_rows(
     Returns:
         (customer_state(ledger, as_of=as_of), build_open_invoice_rows(ledger, as_of=as_of)).
     """
-    ctx = _context(ledger, as_of, created_that_day=True)
-    state = _customer_state(ctx)
+    ctx = ledger_context(ledger, as_of, created_that_day=True)
+    state = state_of(ctx)
     inv = ctx.timeline.invoices
     positions = np.flatnonzero(inv["closed_date"].isna().to_numpy())
     snap = np.full(len(positions), ctx.as_of.to_datetime64())

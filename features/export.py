@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from duecast.errors import StoreError
 from features.ledger import Ledger, last_event_day, load_ledger
 from features.store import ensure_schema, schema_revision
+from kernel.errors import StoreError
 
 __all__ = ["default_as_of", "ledger_from_store", "write_table"]
 

@@ -17,25 +17,32 @@ The order is what makes the import safe:
    customer whose rows were inserted or updated, so running API workers reload them on
    their next request (a large import asks them to rebuild everything instead). An
    import that changes nothing logs nothing.
+
+This module runs the steps and reads the files; the stored rows come from
+`features.import_lookup`, the diff and the writes are in `features.import_write`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from duecast.errors import DataImportError, StoreError
-from duecast.schema import IMPORT_ORDER, TABLES
 from features.changes import log_change, log_changes
+from features.import_lookup import known_parents
+from features.import_write import (
+    ProgressCallback,
+    combined_rows,
+    plan_table,
+    touched_customers,
+    write_plan,
+)
 from features.mapping import ImportMapping, apply_mapping, load_mapping
 from features.readers import RawFile, read_raw
-from features.store import TABLE_OBJECTS, ensure_schema
+from features.store import ensure_schema
 from features.validate import (
     Problems,
     TypedFrame,
@@ -44,9 +51,9 @@ from features.validate import (
     check_rows,
     convert,
     derive_settled_payments,
-    is_in,
-    normalise,
 )
+from kernel.errors import DataImportError, StoreError
+from kernel.schema import IMPORT_ORDER
 
 __all__ = [
     "CHANGE_KIND",
@@ -58,12 +65,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int], None]
-
 _REQUIRED = ("customers", "invoices", "payments")
-# Above this many keys, read the whole table once rather than in IN (...) batches.
-_WHOLE_TABLE_KEYS = 20_000
-_IN_BATCH = 900
 # Change-log kind of an import's rows.
 CHANGE_KIND = "import"
 # Above this many touched customers, one change-log row tells workers to rebuild their
@@ -143,49 +145,24 @@ def import_directory(
     progress = on_progress or (lambda _stage, _done, _total: None)
     spec = load_mapping(mapping)
     raws = _read_files(directory, spec, progress)
-
     problems = Problems(cap=error_cap)
-    sources: dict[str, list[TypedFrame]] = {name: [] for name in IMPORT_ORDER}
-    progress("check rows", 0, len(raws))
-    for i, (table, raw) in enumerate(raws.items()):
-        typed = convert(apply_mapping(raw, spec.for_table(table)), problems)
-        check_rows(typed, problems)
-        sources[table].append(typed)
-        if table == "invoices":
-            derived = derive_settled_payments(typed)
-            if derived is not None:
-                sources["payments"].append(derived)
-        progress("check rows", i + 1, len(raws))
-    for table in IMPORT_ORDER:
-        check_duplicates(sources[table], problems)
+    sources = _check_files(raws, spec, problems, progress)
 
     ensure_schema(engine)
-    counts: dict[str, TableCounts] = {}
     # One transaction from the reference checks to the last write: the rows the diff
     # is computed against are the rows the writes land on. Raising rolls back.
     try:
         with engine.begin() as conn:
-            customers, invoices = _known_parents(conn, sources)
+            customers, invoices = known_parents(conn, sources)
             for table in ("invoices", "payments", "adjustments", "actions"):
                 check_references(
                     table, sources[table], customers=customers, invoices=invoices, problems=problems
                 )
             if problems:
                 raise problems.error()
-            touched: list[pd.Index] = []
-            for table in IMPORT_ORDER:
-                if not sources[table]:
-                    continue
-                plan = _plan(conn, table, *_combined(sources[table]))
-                _write(conn, table, plan, chunk_rows=chunk_rows, progress=progress)
-                touched.append(_touched_customers(conn, table, plan, invoices))
-                counts[table] = TableCounts(
-                    read=plan.read,
-                    inserted=len(plan.inserts),
-                    updated=len(plan.updates),
-                    unchanged=plan.unchanged,
-                    rejected=0,
-                )
+            counts, touched = _write_tables(
+                conn, sources, invoices, chunk_rows=chunk_rows, progress=progress
+            )
             changed = _log_customers(conn, touched)
     except sa.exc.DBAPIError as exc:  # e.g. a concurrent writer; the transaction rolled back
         raise StoreError(
@@ -204,12 +181,60 @@ def import_directory(
     return ImportSummary(tables=counts, files=files, customers_changed=changed)
 
 
+def _check_files(
+    raws: dict[str, RawFile], spec: ImportMapping, problems: Problems, progress: ProgressCallback
+) -> dict[str, list[TypedFrame]]:
+    """Map, convert and check every file's rows, then the duplicate keys of each table."""
+    sources: dict[str, list[TypedFrame]] = {name: [] for name in IMPORT_ORDER}
+    progress("check rows", 0, len(raws))
+    for i, (table, raw) in enumerate(raws.items()):
+        typed = convert(apply_mapping(raw, spec.for_table(table)), problems)
+        check_rows(typed, problems)
+        sources[table].append(typed)
+        if table == "invoices":
+            derived = derive_settled_payments(typed)
+            if derived is not None:
+                sources["payments"].append(derived)
+        progress("check rows", i + 1, len(raws))
+    for table in IMPORT_ORDER:
+        check_duplicates(sources[table], problems)
+    return sources
+
+
+def _write_tables(
+    conn: sa.Connection,
+    sources: dict[str, list[TypedFrame]],
+    invoices: pd.DataFrame,
+    *,
+    chunk_rows: int,
+    progress: ProgressCallback,
+) -> tuple[dict[str, TableCounts], list[pd.Index]]:
+    """Insert and update every table in import order; its counts and touched customers."""
+    counts: dict[str, TableCounts] = {}
+    touched: list[pd.Index] = []
+    for table in IMPORT_ORDER:
+        if not sources[table]:
+            continue
+        plan = plan_table(conn, table, *combined_rows(sources[table]))
+        write_plan(conn, table, plan, chunk_rows=chunk_rows, progress=progress)
+        touched.append(touched_customers(conn, table, plan, invoices))
+        counts[table] = TableCounts(
+            read=plan.read,
+            inserted=len(plan.inserts),
+            updated=len(plan.updates),
+            unchanged=plan.unchanged,
+            rejected=0,
+        )
+    return counts, touched
+
+
 # ------------------------------------------------------------------ reading
 
 
 def _read_files(
     directory: Path, spec: ImportMapping, progress: ProgressCallback
 ) -> dict[str, RawFile]:
+    """Find every table's file (one per table; the required ones present) and read it."""
     if not directory.is_dir():
         raise DataImportError(
             f"{directory}: no such folder; expected a folder with customers.csv, "
@@ -249,155 +274,6 @@ def _read_files(
     return raws
 
 
-# ------------------------------------------------------------------ references
-
-
-def _known_parents(
-    conn: sa.Connection, sources: dict[str, list[TypedFrame]]
-) -> tuple[pd.Index, pd.DataFrame]:
-    """Customer ids and invoices (customer, issue date) known from the files or the store."""
-    file_customers = _keys(sources["customers"], "customer_id")
-    wanted = pd.Index(
-        pd.concat(
-            [
-                s.frame["customer_id"].dropna()
-                for t in ("invoices", "payments", "actions")
-                for s in sources[t]
-            ]
-            or [pd.Series([], dtype="str")]
-        ).unique()
-    )
-    stored = _fetch(conn, "customers", ["customer_id"], wanted.difference(file_customers))
-    customers = file_customers.append(pd.Index(stored["customer_id"])).unique()
-
-    file_invoices = pd.concat(
-        [s.frame[["invoice_id", "customer_id", "issue_date"]] for s in sources["invoices"]]
-        or [pd.DataFrame(columns=["invoice_id", "customer_id", "issue_date"])]
-    )
-    file_invoices = file_invoices.dropna(subset=["invoice_id"]).drop_duplicates("invoice_id")
-    wanted_invoices = pd.Index(
-        pd.concat(
-            [
-                s.frame["invoice_id"].dropna()
-                for t in ("payments", "adjustments", "actions")
-                for s in sources[t]
-            ]
-            or [pd.Series([], dtype="str")]
-        ).unique()
-    ).difference(pd.Index(file_invoices["invoice_id"]))
-    stored_invoices = _fetch(
-        conn, "invoices", ["invoice_id", "customer_id", "issue_date"], wanted_invoices
-    )
-    if len(stored_invoices):
-        stored_invoices["issue_date"] = pd.to_datetime(stored_invoices["issue_date"])
-        file_invoices = pd.concat([file_invoices, stored_invoices], ignore_index=True)
-    invoices = file_invoices.set_index("invoice_id")[["customer_id", "issue_date"]]
-    return customers, invoices
-
-
-def _keys(sources: list[TypedFrame], key: str) -> pd.Index:
-    if not sources:
-        return pd.Index([], dtype="str")
-    return pd.Index(pd.concat([s.frame[key] for s in sources]).dropna().unique())
-
-
-def _fetch(conn: sa.Connection, table: str, columns: list[str], keys: pd.Index) -> pd.DataFrame:
-    """Stored rows of `table` whose key is in `keys` (only `columns`)."""
-    if not len(keys):
-        return pd.DataFrame(columns=columns)
-    t = TABLE_OBJECTS[table]
-    key = t.c[TABLES[table].key]
-    select = sa.select(*(t.c[c] for c in columns))
-    if len(keys) > _WHOLE_TABLE_KEYS:
-        # Many keys: one scan of the table beats thousands of IN (...) round trips, and
-        # raw driver values (converted by `normalise`, vectorised) beat per-row processing.
-        sql = str(select.compile(dialect=conn.dialect))
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(sql)
-            rows = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
-        finally:
-            cursor.close()
-        return rows[is_in(rows[key.name], keys)].reset_index(drop=True)
-    values = keys.tolist()
-    parts = [
-        pd.DataFrame(
-            conn.execute(select.where(key.in_(values[i : i + _IN_BATCH]))).all(), columns=columns
-        )
-        for i in range(0, len(values), _IN_BATCH)
-    ]
-    return pd.concat(parts, ignore_index=True)
-
-
-# ------------------------------------------------------------------ diff and write
-
-
-@dataclass
-class _Plan:
-    read: int
-    columns: list[str]
-    inserts: pd.DataFrame
-    updates: pd.DataFrame
-    unchanged: int
-    # The stored rows the updates replace (their owner may differ from the new one).
-    replaced: pd.DataFrame
-
-
-def _combined(sources: list[TypedFrame]) -> tuple[pd.DataFrame, list[str]]:
-    """All rows of one table, and the columns every file carried (the updatable ones)."""
-    spec = TABLES[sources[0].table]
-    frame = pd.concat([s.frame[spec.column_names] for s in sources], ignore_index=True)
-    present = [c for c in spec.column_names if all(c in s.present for s in sources)]
-    if sources[0].table == "payments":  # filled from the invoice when absent
-        present = [*present, "customer_id"] if "customer_id" not in present else present
-    return frame, present
-
-
-def _plan(conn: sa.Connection, table: str, frame: pd.DataFrame, present: list[str]) -> _Plan:
-    key = TABLES[table].key
-    frame = frame.set_index(key, drop=False)
-    stored = _fetch(conn, table, TABLES[table].column_names, pd.Index(frame.index))
-    if not len(stored):
-        return _Plan(len(frame), present, frame, frame.iloc[:0], 0, frame.iloc[:0])
-    stored = normalise(stored, table).set_index(key, drop=False)
-    is_new = ~is_in(frame.index, stored.index)
-    old_rows = frame[~is_new]
-    before = stored.reindex(old_rows.index)
-    changed = np.zeros(len(old_rows), dtype=bool)
-    for column in present:
-        a, b = old_rows[column], before[column]
-        same = (a == b).fillna(False).to_numpy(dtype=bool) | (a.isna() & b.isna()).to_numpy()
-        changed |= ~same
-    return _Plan(
-        read=len(frame),
-        columns=present,
-        inserts=frame[is_new],
-        updates=old_rows[changed],
-        unchanged=int((~changed).sum()),
-        replaced=before[changed],
-    )
-
-
-def _touched_customers(
-    conn: sa.Connection, table: str, plan: _Plan, invoices: pd.DataFrame
-) -> pd.Index:
-    """Customers owning a row the plan inserts or updates (before and after the update)."""
-    rows = [plan.inserts, plan.updates, plan.replaced]
-    if table != "adjustments":
-        return _keys_of(rows, "customer_id")
-    # Adjustments name only their invoice: its owner is known from the files or the
-    # store (`invoices`), except the previous invoice of a moved adjustment.
-    invoice_ids = _keys_of(rows, "invoice_id")
-    owners = invoices["customer_id"].reindex(invoice_ids)
-    unknown = pd.Index(owners.index[owners.isna()])
-    stored = _fetch(conn, "invoices", ["invoice_id", "customer_id"], unknown)
-    return pd.Index(pd.concat([owners.dropna(), stored["customer_id"]]).astype("str").unique())
-
-
-def _keys_of(frames: list[pd.DataFrame], column: str) -> pd.Index:
-    return pd.Index(pd.concat([f[column] for f in frames]).dropna().astype("str").unique())
-
-
 def _log_customers(conn: sa.Connection, touched: list[pd.Index]) -> int:
     """Log the changed customers (or every customer, above the threshold); how many."""
     customers = pd.Index([], dtype="str").append(touched).unique()
@@ -410,106 +286,3 @@ def _log_customers(conn: sa.Connection, touched: list[pd.Index]) -> int:
         log_changes(conn, sorted(customers), kind=CHANGE_KIND)
         logger.info("%d customers changed: logged for serving workers", len(customers))
     return len(customers)
-
-
-def _write(
-    conn: sa.Connection,
-    table: str,
-    plan: _Plan,
-    *,
-    chunk_rows: int,
-    progress: ProgressCallback,
-) -> None:
-    """Insert the new rows, then update the changed ones, `chunk_rows` per round trip.
-
-    Statements go to the driver's executemany with plain tuples: SQLAlchemy's per-row
-    parameter processing would cost more than the database itself on a million rows.
-    Values are prepared column by column, vectorised, in the form SQLAlchemy itself
-    would bind (on SQLite: ISO date strings, as its Date type stores them).
-    """
-    spec = TABLES[table]
-    stage = f"write {table}"
-    total = len(plan.inserts) + len(plan.updates)
-    done = 0
-    progress(stage, 0, total)
-    quote = conn.dialect.identifier_preparer.quote
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    name = quote(table)
-    sqlite = conn.dialect.name == "sqlite"
-
-    columns = spec.column_names
-    insert = (
-        f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))})"
-    )
-    copy = (
-        f"COPY {name} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
-        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
-        else None
-    )
-    for chunk in _rows(plan.inserts, table, columns, chunk_rows, sqlite=sqlite):
-        if copy:
-            _copy_rows(conn, copy, chunk)
-        else:
-            conn.exec_driver_sql(insert, chunk)
-        done += len(chunk)
-        progress(stage, done, total)
-
-    key = spec.key
-    settable = [c for c in plan.columns if c != key]
-    if len(plan.updates) and settable:
-        update = (
-            f"UPDATE {name} SET {', '.join(f'{quote(c)} = {mark}' for c in settable)} "
-            f"WHERE {quote(key)} = {mark}"
-        )
-        for chunk in _rows(plan.updates, table, [*settable, key], chunk_rows, sqlite=sqlite):
-            conn.exec_driver_sql(update, chunk)
-            done += len(chunk)
-            progress(stage, done, total)
-    logger.debug("%s: wrote %d rows", table, done)
-
-
-def _copy_rows(conn: sa.Connection, statement: str, rows: list[tuple[object, ...]]) -> None:
-    """PostgreSQL COPY through psycopg, inside the import's transaction (~10x executemany)."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-    except conn.dialect.loaded_dbapi.Error as exc:  # not wrapped by SQLAlchemy here
-        raise StoreError(f"the database refused the import ({exc}); nothing was written") from exc
-
-
-def _rows(
-    frame: pd.DataFrame, table: str, columns: list[str], chunk_rows: int, *, sqlite: bool
-) -> Iterator[list[tuple[object, ...]]]:
-    """Rows as tuples of plain Python values (None for missing), chunk by chunk."""
-    kinds = {c.name: c.kind for c in TABLES[table].columns}
-    for start in range(0, len(frame), chunk_rows):
-        part = frame.iloc[start : start + chunk_rows]
-        arrays = [_python_values(part[c], kinds[c], sqlite=sqlite) for c in columns]
-        yield list(zip(*arrays, strict=True))
-
-
-def _python_values(column: pd.Series, kind: str, *, sqlite: bool) -> np.ndarray:
-    missing = column.isna().to_numpy()
-    if kind == "date":
-        if sqlite:  # the text SQLAlchemy's SQLite Date type stores and parses back
-            values = np.datetime_as_string(column.to_numpy(dtype="datetime64[D]"), unit="D")
-            values = values.astype(object)
-        else:
-            values = column.dt.date.to_numpy(dtype=object)
-    elif kind == "datetime":
-        if sqlite:  # SQLAlchemy's SQLite DateTime text, in UTC
-            naive = column.dt.tz_convert("UTC").dt.tz_localize(None)
-            text = np.datetime_as_string(naive.to_numpy(dtype="datetime64[us]"), unit="us")
-            values = np.char.replace(text, "T", " ").astype(object)
-        else:
-            values = np.asarray(column.dt.to_pydatetime(), dtype=object)
-    else:  # str, money (float64), int (Int64), bool (boolean) give plain Python values
-        values = column.to_numpy(dtype=object, na_value=None)
-    if missing.any():
-        values = values.copy()
-        values[missing] = None
-    return values

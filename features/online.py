@@ -4,7 +4,7 @@ The API's order decision sits inside an order flow, so it cannot build a DataFra
 request (a one-row frame costs ten times the model call). `new_invoice_features` is
 the dict form of `features.build.new_invoice_rows_from_state` for one order: it takes
 one customer's row of `customer_state` (as `state_records` gives it) and computes the
-invoice-level features the same way. tests/test_online_features.py proves both give
+invoice-level features the same way. tests/features/test_online_features.py proves both give
 identical model inputs, so there is still one feature path.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Mapping
+from typing import SupportsFloat
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,15 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _number(value: object) -> float | None:
+    """A record's numeric field as a float; None when missing (None or NaN)."""
+    if _missing(value):
+        return None
+    if not isinstance(value, str | SupportsFloat):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
 def new_invoice_features(
     customer: Mapping[str, object],
     *,
@@ -82,23 +92,19 @@ def new_invoice_features(
         raise ValueError("every order amount must be positive")
     amount = float(amount)
     issue = issue_date or as_of
-    terms = payment_terms_days
-    if _missing(terms):
-        terms = customer.get("customer_payment_terms_days")
-    if _missing(terms):
-        terms = DEFAULT_TERMS_DAYS
+    terms = _number(payment_terms_days)
+    if terms is None:
+        terms = _number(customer.get("customer_payment_terms_days"))
     # int() truncates toward zero like the frame path's astype("int64").
-    terms_days = int(float(terms))  # type: ignore[arg-type]
+    terms_days = int(terms) if terms is not None else DEFAULT_TERMS_DAYS
     due = issue + datetime.timedelta(days=terms_days)
-    usual = customer.get("customer_median_invoice_amount")
+    usual = _number(customer.get("customer_median_invoice_amount"))
     features: dict[str, object] = dict(customer)
     features.update(
         invoice_amount=amount,
         invoice_log_amount=float(np.log1p(amount)),
         invoice_terms_days=terms_days,
-        invoice_amount_vs_usual=(
-            amount / usual if not _missing(usual) and usual > 0 else None  # type: ignore[operator]
-        ),
+        invoice_amount_vs_usual=(amount / usual if usual is not None and usual > 0 else None),
         invoice_issue_month=issue.month,
         invoice_issued_quarter_end=int(issue.month % 3 == 0),
         invoice_issue_weekday=issue.weekday(),

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from duecast.errors import BadRow, DataImportError
+from kernel.errors import BadRow, DataImportError
 
 __all__ = ["CSV_SUFFIXES", "PARQUET_SUFFIXES", "RawFile", "file_format", "read_raw"]
 

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
-from duecast.errors import StoreError
+from kernel.errors import StoreError
+
+if TYPE_CHECKING:  # alembic is imported lazily, when a migration runs
+    from alembic.config import Config
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = [
     "MONEY",
@@ -141,7 +147,7 @@ TABLE_OBJECTS: dict[str, sa.Table] = {
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -175,7 +181,7 @@ def dispose_engines() -> None:
     _ENGINES.clear()
 
 
-def _alembic_config(connection: sa.Connection):  # type: ignore[no-untyped-def]
+def _alembic_config(connection: sa.Connection) -> Config:
     from alembic.config import Config
 
     config = Config()

@@ -97,52 +97,9 @@ def _first_date(base: pd.DataFrame, steps: pd.DataFrame, mask: np.ndarray, colum
 
 def _daily_steps(ledger: Ledger, base: pd.DataFrame) -> pd.DataFrame:
     """Reduction events summed per (invoice, day), with running open amounts."""
-    adj = ledger.adjustments
-    kind = adj["kind"].astype("str").str.strip().str.lower()
-    is_credit = (kind == "credit_note").to_numpy()
-    is_wo = (kind == "write_off").to_numpy()
-    events = pd.DataFrame(
-        {
-            "invoice_id": np.concatenate(
-                [
-                    ledger.payments["invoice_id"].to_numpy(dtype=object),
-                    adj["invoice_id"].to_numpy(dtype=object)[is_credit | is_wo],
-                ]
-            ),
-            "date": np.concatenate(
-                [
-                    ledger.payments["payment_date"].to_numpy(dtype="datetime64[ns]"),
-                    adj["date"].to_numpy(dtype="datetime64[ns]")[is_credit | is_wo],
-                ]
-            ),
-            "value": np.concatenate(
-                [
-                    ledger.payments["amount"].to_numpy(dtype="float64"),
-                    np.abs(adj["amount"].to_numpy(dtype="float64"))[is_credit | is_wo],
-                ]
-            ),
-            "kind": np.concatenate(
-                [
-                    np.full(len(ledger.payments), _PAYMENT, dtype=np.int8),
-                    np.where(is_wo, _WRITE_OFF, _CREDIT).astype(np.int8)[is_credit | is_wo],
-                ]
-            ),
-        }
-    )
+    events = _reduction_events(ledger)
     if not len(events):
-        return pd.DataFrame(
-            {
-                "inv": np.array([], dtype=np.int64),
-                "customer_id": pd.Series([], dtype="str"),
-                "date": pd.Series([], dtype="datetime64[ns]"),
-                "due_date": pd.Series([], dtype="datetime64[ns]"),
-                "reduction": np.array([], dtype="float64"),
-                "open_after": np.array([], dtype="float64"),
-                "paid": np.array([], dtype=bool),
-                "settle_cum": np.array([], dtype="float64"),
-                "write_off": np.array([], dtype=bool),
-            }
-        )
+        return _empty_steps()
     # Row position of each event's invoice; events of unknown invoices are dropped.
     pos = pd.Index(base["invoice_id"]).get_indexer(events["invoice_id"].astype("str"))
     keep = pos >= 0
@@ -190,6 +147,59 @@ def _daily_steps(ledger: Ledger, base: pd.DataFrame) -> pd.DataFrame:
             "write_off",
         ]
     ]
+
+
+def _reduction_events(ledger: Ledger) -> pd.DataFrame:
+    """Payments, credit notes and write-offs as one frame: invoice_id, date, value, kind."""
+    adj = ledger.adjustments
+    kind = adj["kind"].astype("str").str.strip().str.lower()
+    is_credit = (kind == "credit_note").to_numpy()
+    is_wo = (kind == "write_off").to_numpy()
+    return pd.DataFrame(
+        {
+            "invoice_id": np.concatenate(
+                [
+                    ledger.payments["invoice_id"].to_numpy(dtype=object),
+                    adj["invoice_id"].to_numpy(dtype=object)[is_credit | is_wo],
+                ]
+            ),
+            "date": np.concatenate(
+                [
+                    ledger.payments["payment_date"].to_numpy(dtype="datetime64[ns]"),
+                    adj["date"].to_numpy(dtype="datetime64[ns]")[is_credit | is_wo],
+                ]
+            ),
+            "value": np.concatenate(
+                [
+                    ledger.payments["amount"].to_numpy(dtype="float64"),
+                    np.abs(adj["amount"].to_numpy(dtype="float64"))[is_credit | is_wo],
+                ]
+            ),
+            "kind": np.concatenate(
+                [
+                    np.full(len(ledger.payments), _PAYMENT, dtype=np.int8),
+                    np.where(is_wo, _WRITE_OFF, _CREDIT).astype(np.int8)[is_credit | is_wo],
+                ]
+            ),
+        }
+    )
+
+
+def _empty_steps() -> pd.DataFrame:
+    """The steps of a ledger without payments, credit notes or write-offs, typed."""
+    return pd.DataFrame(
+        {
+            "inv": np.array([], dtype=np.int64),
+            "customer_id": pd.Series([], dtype="str"),
+            "date": pd.Series([], dtype="datetime64[ns]"),
+            "due_date": pd.Series([], dtype="datetime64[ns]"),
+            "reduction": np.array([], dtype="float64"),
+            "open_after": np.array([], dtype="float64"),
+            "paid": np.array([], dtype=bool),
+            "settle_cum": np.array([], dtype="float64"),
+            "write_off": np.array([], dtype=bool),
+        }
+    )
 
 
 def _is_first(sorted_keys: np.ndarray) -> np.ndarray:

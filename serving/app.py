@@ -18,9 +18,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from duecast.config import Settings, get_settings
-from duecast.logs import configure_logging
 from features.store import ensure_schema, get_engine
+from kernel.config import Settings, get_settings
+from kernel.logs import configure_logging
 from serving.deps import KeyCache
 from serving.errors import error_responses, install_error_handlers
 from serving.limits import BodyLimitMiddleware, RateLimiter

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from duecast.errors import ConfigurationError
 from features.store import api_keys, ensure_schema
+from kernel.errors import ConfigurationError
 
 __all__ = ["ROLES", "ApiKey", "create_api_key", "find_api_key", "hash_key", "role_allows"]
 

@@ -9,15 +9,15 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
-from duecast.config import Settings
-from duecast.errors import StoreError
+from kernel.config import Settings
+from kernel.errors import StoreError
 from serving.auth import ApiKey, find_api_key, hash_key, role_allows
 from serving.limits import RateLimiter
 from serving.runtime import Runtime
@@ -155,7 +155,9 @@ def _rate_limit(request: Request, key: ApiKey) -> None:
     limiter.check(key.key_id)
 
 
-def require_role(role: str, *, rate_limited: bool = False):  # type: ignore[no-untyped-def]
+def require_role(
+    role: str, *, rate_limited: bool = False
+) -> Callable[[Request, str | None], Awaitable[ApiKey]]:
     """A dependency admitting keys whose role includes `role`: 401 without a key, 403 below
     it, and with `rate_limited` 429 when the key exceeds its rate."""
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from duecast.errors import (
+from kernel.errors import (
     ConfigurationError,
     ConflictError,
     DataImportError,
@@ -167,7 +167,7 @@ def error_responses(
 def _status(exc: DuecastError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]
+            return STATUS_OF[cls]
     return 400
 
 

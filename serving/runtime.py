@@ -31,12 +31,12 @@ import sqlalchemy as sa
 from prometheus_client import Counter, Gauge
 from starlette.concurrency import run_in_threadpool
 
-from duecast.config import Settings
-from duecast.errors import BundleError, DuecastError, ModelNotFoundError, StoreError
-from serving.decisions.policy import Policy
-from serving.state import ServingState, serving_date
-from serving.writes import ChangeWatcher, log_change
-from training.bundle import Bundle, load_bundle
+from features.changes import ChangeWatcher, log_change
+from kernel.config import Settings
+from kernel.errors import DuecastError, ModelNotFoundError, StoreError
+from serving.loader import checked_model, load_state, serving_date
+from serving.state import ServingState
+from training.bundle import Bundle
 
 __all__ = ["Runtime"]
 
@@ -83,60 +83,6 @@ class Runtime:
         self._rebuild: asyncio.Task | None = None
         self._watcher = ChangeWatcher(engine)
 
-    @property
-    def bundle_dir(self):  # type: ignore[no-untyped-def]
-        """Folder of the champion bundle."""
-        return self.settings.models_dir / "champion"
-
-    def load_model(self) -> Bundle:
-        """The bundle to serve: the exported champion, or the registry alias when configured.
-
-        Raises:
-            ModelNotFoundError: no bundle there, or no version holds the alias.
-        """
-        alias = self.settings.serve_model_alias
-        if not alias:
-            return load_bundle(self.bundle_dir)
-        # Imported here: MLflow takes seconds to import and only start and reload need it.
-        from training.registry import download_bundle, get_version
-
-        try:
-            version = get_version(self.settings, alias)
-        except Exception as exc:  # a tracking server down or refusing: not ready, say why
-            raise ModelNotFoundError(
-                f"the model registry at {self.settings.mlflow_tracking_uri} could not be "
-                f"read ({type(exc).__name__}: {exc})"
-            ) from exc
-        if version is None:
-            raise ModelNotFoundError(
-                f"no version of registered model {self.settings.mlflow_model_name!r} has the "
-                f"alias {alias!r} in {self.settings.mlflow_tracking_uri}: promote one with "
-                "`duecast promote`, or unset DUECAST_SERVE_MODEL_ALIAS to serve "
-                f"{self.bundle_dir}"
-            )
-        logger.info("Loading version %s (alias %s) from the model registry", version.version, alias)
-        return download_bundle(self.settings, version)
-
-    def checked_model(self) -> Bundle:
-        """`load_model`, every failure as a ModelNotFoundError (503) saying why.
-
-        Raises:
-            ModelNotFoundError: no bundle, or (BundleError) one that fails its checks.
-        """
-        try:
-            bundle = self.load_model()
-            # Made here, off the request path: the first order would otherwise wait for
-            # them (about 70 ms on a 1,350-tree champion).
-            bundle.row_predictors()
-        except ModelNotFoundError:
-            raise
-        except Exception as exc:  # anything else a damaged bundle makes a library raise
-            raise BundleError(
-                f"the model bundle could not be loaded ({type(exc).__name__}: {exc}): "
-                "export it again with `duecast promote`"
-            ) from exc
-        return bundle
-
     def build(self, bundle: Bundle | None = None) -> ServingState:
         """Load the model (unless given) and build a complete state (blocking; seconds).
 
@@ -145,19 +91,7 @@ class Runtime:
             StoreError: the store cannot be read.
         """
         with self._build_lock:
-            bundle = bundle or self.checked_model()
-            try:
-                state = ServingState.build(
-                    self.engine,
-                    bundle=bundle,
-                    policy=Policy.from_settings(self.settings),
-                    as_of=serving_date(self.settings.serve_as_of),
-                )
-            except sa.exc.SQLAlchemyError as exc:
-                raise StoreError(
-                    f"the store could not be read ({type(exc).__name__}): check the "
-                    "database, then reload"
-                ) from exc
+            state = load_state(self.settings, engine=self.engine, bundle=bundle)
             # The state is millions of long-lived objects: move them out of the cyclic
             # garbage collector's reach, or every full collection walks them all and
             # stalls requests (an old state's objects stay frozen; it is one copy).
@@ -223,7 +157,12 @@ class Runtime:
                 # customer): serve the state as it is rather than queue behind it.
                 return state
             await self.catch_up()
-        return self.state  # type: ignore[return-value]
+            # The state may have been swapped meanwhile; a loaded state is only ever
+            # replaced by another, never removed.
+            state = self.state
+            assert state is not None
+        # Otherwise nothing was awaited since `state` was read: it is still `self.state`.
+        return state
 
     async def catch_up(self) -> None:
         """Apply every change-log row written so far (waits for a sync in progress).
@@ -271,7 +210,7 @@ class Runtime:
         previous = None if self.state is None else self.state.bundle.model_version
         try:
             # Checked before other workers are told: a bad bundle stops here.
-            bundle = await run_in_threadpool(self.checked_model)
+            bundle = await run_in_threadpool(checked_model, self.settings)
             # Logged next: the new state starts from this position, other workers see it.
             await run_in_threadpool(self._announce_model)
             fresh = await run_in_threadpool(self.build, bundle)

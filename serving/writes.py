@@ -1,4 +1,4 @@
-"""Writes made through the API: invoice and payment events, collector actions, change log.
+"""Writes made through the API: invoice and payment events, collector actions.
 
 Every write runs in one transaction with its change-log row (`features.changes`, which
 `duecast import` writes too), so a serving worker that sees the row also sees the write.
@@ -18,28 +18,25 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from duecast.errors import ConflictError, InvalidRequestError, StoreError, UnknownEntityError
 from features.changes import log_change
-from features.store import TABLE_OBJECTS, change_log, idempotency_keys
+from features.store import TABLE_OBJECTS, idempotency_keys
+from kernel.errors import ConflictError, InvalidRequestError, StoreError, UnknownEntityError
 
 __all__ = [
-    "Change",
-    "ChangeWatcher",
     "WriteResult",
-    "changes_since",
-    "latest_seq",
-    "log_change",
     "record_action",
     "record_invoice",
     "record_payment",
 ]
 
 logger = logging.getLogger(__name__)
+
+WriteStatus = Literal["created", "updated", "unchanged"]
 
 _customers = TABLE_OBJECTS["customers"]
 _invoices = TABLE_OBJECTS["invoices"]
@@ -53,78 +50,11 @@ class WriteResult:
 
     id: str
     customer_id: str
-    status: str
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change-log row: customer None means every customer (a new model)."""
-
-    seq: int
-    customer_id: str | None
-    kind: str
+    status: WriteStatus
 
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def latest_seq(conn: sa.Connection) -> int:
-    """The highest change-log sequence number (0 when empty)."""
-    return int(conn.execute(sa.select(sa.func.max(change_log.c.seq))).scalar() or 0)
-
-
-class ChangeWatcher:
-    """The change-log position, read on one kept DBAPI connection (microseconds, not the
-    ~0.5 ms of a pooled SQLAlchemy round trip): it runs on every request.
-
-    Use it from one thread only (the event loop's); SQLite connections are bound to
-    the thread that opened them.
-    """
-
-    _SQL = "SELECT max(seq) FROM change_log"
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self._engine = engine
-        self._conn: Any = None
-
-    def latest(self) -> int:
-        """The highest change-log sequence number (0 when empty)."""
-        try:
-            if self._conn is None:
-                self._conn = self._engine.raw_connection()
-                driver = self._conn.driver_connection
-                if self._engine.dialect.name == "postgresql":
-                    driver.autocommit = True  # no transaction left open between reads
-            cursor = self._conn.cursor()
-            try:
-                cursor.execute(self._SQL)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        except Exception:
-            self.close()  # reconnect on the next read
-            raise
-        return int(row[0] or 0)
-
-    def close(self) -> None:
-        """Give the connection back (reopened on the next read)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.invalidate()
-            except Exception:  # already broken: nothing to give back
-                logger.debug("closing the change watcher's connection failed", exc_info=True)
-
-
-def changes_since(conn: sa.Connection, seq: int) -> list[Change]:
-    """Change-log rows after `seq`, oldest first."""
-    rows = conn.execute(
-        sa.select(change_log.c.seq, change_log.c.customer_id, change_log.c.kind)
-        .where(change_log.c.seq > seq)
-        .order_by(change_log.c.seq)
-    )
-    return [Change(int(r.seq), r.customer_id, r.kind) for r in rows]
 
 
 def _require_customer(conn: sa.Connection, customer_id: str) -> None:
@@ -152,17 +82,17 @@ def _insert_new(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any])
     roll back, then skips or inserts: never a unique violation, and the transaction
     stays usable (a failed statement would abort it on PostgreSQL).
     """
-    dialects = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-    make_insert = dialects.get(conn.dialect.name)
-    if make_insert is None:
+    # Each dialect has its own `Insert` class with `on_conflict_do_nothing`.
+    insert: postgresql.Insert | sqlite.Insert
+    if conn.dialect.name == "postgresql":
+        insert = postgresql.insert(table)
+    elif conn.dialect.name == "sqlite":
+        insert = sqlite.insert(table)
+    else:
         raise StoreError(f"unsupported database {conn.dialect.name!r}: use SQLite or PostgreSQL")
+    keys = list(table.primary_key.columns)
     # RETURNING says whether the row went in (rowcount is not reliable on every driver).
-    statement = (
-        make_insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
-        .returning(*table.primary_key.columns)
-    )
+    statement = insert.values(**values).on_conflict_do_nothing(index_elements=keys).returning(*keys)
     return conn.execute(statement).first() is not None
 
 
@@ -173,7 +103,7 @@ def _upsert(
     values: Mapping[str, Any],
     customer_id: str,
     *,
-    check: Callable[[Mapping[str, Any]], None] | None = None,
+    check: Callable[[sa.RowMapping], None] | None = None,
 ) -> WriteResult:
     """Insert a row, update it when it differs, or leave it; logs a change when written.
 
@@ -181,12 +111,12 @@ def _upsert(
     """
     id_ = values[key]
 
-    def stored_row() -> Mapping[str, Any] | None:
+    def stored_row() -> sa.RowMapping | None:
         return conn.execute(sa.select(table).where(table.c[key] == id_)).mappings().first()
 
     stored = stored_row()
     if stored is None and _insert_new(conn, table, values):
-        status = "created"
+        status: WriteStatus = "created"
     else:
         if stored is None:
             # A concurrent write stored this id between our read and our insert (its
@@ -214,7 +144,7 @@ def record_invoice(engine: sa.Engine, invoice: Mapping[str, Any]) -> WriteResult
     values = dict(invoice)
     values["disputed"] = bool(values.get("disputed") or values.get("dispute_date"))
 
-    def same_owner(stored: Mapping[str, Any]) -> None:
+    def same_owner(stored: sa.RowMapping) -> None:
         if stored["customer_id"] != values["customer_id"]:
             raise ConflictError(
                 f"invoice {values['invoice_id']!r} belongs to customer {stored['customer_id']!r}, "
@@ -255,7 +185,7 @@ def record_payment(engine: sa.Engine, payment: Mapping[str, Any]) -> WriteResult
                 f"payment {values['payment_id']!r} names customer {given!r} but invoice "
                 f"{values['invoice_id']!r} belongs to {invoice.customer_id!r}"
             )
-        if values["payment_date"] < _comparable(invoice.issue_date):  # type: ignore[operator]
+        if values["payment_date"] < _comparable(invoice.issue_date):
             raise InvalidRequestError(
                 f"payment {values['payment_id']!r} is dated {values['payment_date']}, before "
                 f"its invoice was issued ({invoice.issue_date})"

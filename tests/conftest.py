@@ -12,11 +12,18 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
 
-from duecast.config import Settings, get_settings
 from features.store import dispose_engines
+from kernel.config import Settings, get_settings
+
+# Under CI every property test draws the same examples (a red CI run is reproducible and
+# never flaky); on a developer's machine they explore new ones on every run.
+hypothesis.settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI") == "true":
+    hypothesis.settings.load_profile("ci")
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DUECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -84,6 +91,6 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def api_template(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A store, a trained champion bundle and one API key per role, made once per session."""
-    from tests.api_support import make_api_template
+    from tests.utils.api_support import make_api_template
 
     return make_api_template(tmp_path_factory.mktemp("api-template"))

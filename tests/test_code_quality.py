@@ -18,8 +18,9 @@ BIN = Path(sys.executable).parent
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
         ["lint-imports"],
+        ["mypy"],
     ],
-    ids=["ruff-check", "ruff-format", "import-contracts"],
+    ids=["ruff-check", "ruff-format", "import-contracts", "mypy"],
 )
 def test_tool_passes(command: list[str]) -> None:
     result = subprocess.run(

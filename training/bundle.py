@@ -11,29 +11,22 @@ readable `metadata.json`:
     <dir>/manifest.json         the sha256 of every other file, checked before any is read
 
 `load_bundle` checks every file against the manifest before unpickling or parsing it,
-and checks the models against the feature list. LightGBM's text parser can abort the
-whole process on a damaged file (a C++ `terminate`, no Python exception), so model
-text is only handed to it once its hash matches; a bundle exported before manifests
-existed has its model files parsed in a child process first.
+and checks the models against the feature list (`training.bundle_checks`).
 
 `Bundle.matrix` (frames) and `Bundle.row` (one dict, the API's hot path) build the same
-float64 model matrix: feature columns in training order, categoricals as codes of the
-training categories, unknown values as NaN. Training builds its matrices with
-`feature_matrix`, so training and serving cannot disagree on the encoding.
+float64 model matrix (`training.matrix`), so training and serving cannot disagree on
+the encoding.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,19 +37,25 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from duecast.errors import BundleError, ModelNotFoundError
 from features.spec import (
-    CATEGORICAL_COLUMNS,
-    FEATURE_COLUMNS,
     FEATURE_SET_VERSION,
-    FeatureSpecError,
     spec_as_records,
 )
+from kernel.errors import BundleError, ModelNotFoundError
+from kernel.policy import GRADES
+from training.bundle_checks import (
+    BUNDLE_HELP,
+    check_features,
+    read_booster,
+    verify_manifest,
+    verify_model_text,
+    write_manifest,
+)
+from training.matrix import feature_matrix, is_missing
 from training.row_predict import RowPredictor
 
 __all__ = [
     "DAYS_LATE_KEYS",
-    "GRADES",
     "Bundle",
     "ScoreCalibrator",
     "Scores",
@@ -69,14 +68,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DAYS_LATE_KEYS = ("mean", "p10", "p50", "p90")
-GRADES = ("A", "B", "C", "D")  # upper p_default bounds; above "D" is grade "E"
 _BUNDLE_FILE = "bundle.joblib"
-_MANIFEST_FILE = "manifest.json"
-# Parsing a bundle's model texts in a child takes about a second; a hung parse is a fault.
-_CHILD_TIMEOUT_SECONDS = 120.0
-_CHILD_MESSAGE_CHARS = 300
 _FORMAT_VERSION = 1
-_HELP = "run `duecast train` then `duecast promote`"
 
 
 @dataclass(frozen=True)
@@ -123,39 +116,6 @@ class ScoreCalibrator:
         else:
             p = self.model.predict_proba(raw.reshape(-1, 1))[:, 1]
         return np.clip(np.asarray(p, dtype="float64"), 0.0, 1.0)
-
-
-def feature_matrix(
-    rows: pd.DataFrame, feature_columns: Sequence[str], categories: Mapping[str, Sequence[str]]
-) -> np.ndarray:
-    """Float64 model matrix of `rows`: categoricals as training codes, unknown -> NaN.
-
-    Raises:
-        FeatureSpecError: if a feature column is missing from `rows`.
-    """
-    missing = [c for c in feature_columns if c not in rows.columns]
-    if missing:
-        raise FeatureSpecError(f"rows lack feature columns {missing}")
-    out = np.empty((len(rows), len(feature_columns)), dtype="float64")
-    for j, name in enumerate(feature_columns):
-        col = rows[name]
-        if name in categories:
-            # Index lookup, not pd.Categorical: unseen values must become NaN, not raise.
-            values = col.astype("object").where(col.notna(), None).to_numpy()
-            keys = np.array([None if v is None else str(v) for v in values], dtype=object)
-            codes = pd.Index(list(categories[name]), dtype="object").get_indexer(keys)
-            out[:, j] = np.where(codes < 0, np.nan, codes)
-        else:
-            out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(
-                dtype="float64", na_value=np.nan
-            )
-    return out
-
-
-def _is_missing(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
 
 
 @dataclass(frozen=True)
@@ -208,20 +168,22 @@ class Bundle:
         codes = self._codes
         for j, name in enumerate(self.feature_columns):
             value = values.get(name)
-            if _is_missing(value):
+            if is_missing(value):
                 out[0, j] = np.nan
             elif name in codes:
                 code = codes[name].get(str(value))
                 out[0, j] = np.nan if code is None else code
             else:
-                out[0, j] = float(value)  # type: ignore[arg-type]
+                # A numeric feature is a number; isinstance(value, SupportsFloat) would
+                # cost about 3 µs per feature on the per-order path, so it stays unchecked.
+                out[0, j] = float(value)  # type: ignore[arg-type]  # a number; see above
         return out
 
     def predict(self, X: np.ndarray) -> Scores:
         """Scores of a model matrix from `matrix` or `row`."""
         X = np.asarray(X, dtype="float64")
         if self.default_model is not None and self.calibrator is not None:
-            raw = self.default_model.predict(X, raw_score=True)
+            raw = np.asarray(self.default_model.predict(X, raw_score=True))
             p_default = self.calibrator(raw)
         else:
             p_default = np.full(len(X), np.nan)
@@ -281,10 +243,10 @@ class Bundle:
 
     def grade(self, p_default: float) -> str:
         """Risk grade A (best) .. E of one probability from the bundle's cut-offs."""
-        for grade in GRADES:
+        for grade in GRADES[:-1]:  # thresholds bound A..D; above D is the last grade
             if p_default <= self.thresholds[grade]:
                 return grade
-        return "E"
+        return GRADES[-1]
 
 
 def _metadata(bundle: Bundle) -> dict:
@@ -325,11 +287,7 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
         # The readable copy also carries the feature spec (descriptions, dtypes, units).
         readable = {**meta, "feature_spec": spec_as_records()}
         (tmp / "metadata.json").write_text(json.dumps(readable, indent=2, default=str) + "\n")
-        manifest = {
-            "format_version": _FORMAT_VERSION,
-            "sha256": {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()},
-        }
-        (tmp / _MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        write_manifest(tmp, format_version=_FORMAT_VERSION)
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}-old-{os.getpid()}")
@@ -343,150 +301,6 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
         raise
     logger.info("Saved model bundle version %s to %s", bundle.model_version, directory)
     return directory
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _verify_manifest(directory: Path) -> bool:
-    """Check every file the manifest lists; False for a bundle without a manifest.
-
-    Raises:
-        BundleError: the manifest is unreadable, or a file is missing or does not match.
-    """
-    path = directory / _MANIFEST_FILE
-    if not path.is_file():
-        return False
-    try:
-        hashes = json.loads(path.read_text())["sha256"]
-        if not isinstance(hashes, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
-        ):
-            raise TypeError("'sha256' is not a mapping of file names to hashes")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BundleError(
-            f"the bundle manifest {path} is unreadable ({type(exc).__name__}: {exc}): "
-            f"export the bundle again ({_HELP})"
-        ) from exc
-    for name, expected in sorted(hashes.items()):
-        file = directory / name
-        if Path(name).name != name or not file.is_file():
-            raise BundleError(
-                f"the bundle in {directory} lacks {name}, listed in its manifest: "
-                f"export the bundle again ({_HELP})"
-            )
-        if _sha256(file) != expected:
-            raise BundleError(
-                f"{file} does not match the sha256 in the bundle manifest (damaged or "
-                f"edited after export): export the bundle again ({_HELP})"
-            )
-    for file in directory.glob("*.txt"):
-        if file.name not in hashes:
-            raise BundleError(
-                f"{file} is not listed in the bundle manifest: remove it, or export the "
-                f"bundle again ({_HELP})"
-            )
-    return True
-
-
-_PARSING = "duecast-parsing:"
-_CHILD_CHECK = """
-import sys
-import lightgbm as lgb
-for name in sys.argv[1:]:
-    # The parent names the file the child died on (LightGBM prints to stdout too).
-    print("duecast-parsing:" + name, flush=True)
-    lgb.Booster(model_file=name)
-"""
-
-
-def verify_model_text(paths: Sequence[Path]) -> None:
-    """Parse LightGBM model files in a child process: a damaged file kills the child only.
-
-    Raises:
-        BundleError: the child failed (its exit status or signal, and the file, said).
-    """
-    if not paths:
-        return
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _CHILD_CHECK, *(str(p) for p in paths)],
-            capture_output=True,
-            text=True,
-            errors="replace",  # a dying LightGBM may print raw memory
-            timeout=_CHILD_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BundleError(
-            f"LightGBM did not finish parsing the model files {[str(p) for p in paths]} "
-            f"within {_CHILD_TIMEOUT_SECONDS:.0f} s: export the bundle again ({_HELP})"
-        ) from exc
-    if done.returncode == 0:
-        return
-    started = [
-        line.removeprefix(_PARSING)
-        for line in done.stdout.splitlines()
-        if line.startswith(_PARSING)
-    ]
-    at_fault = started[-1] if started else str(paths[0])
-    how = (
-        f"killed by signal {-done.returncode}"
-        if done.returncode < 0
-        else f"exit status {done.returncode}"
-    )
-    # Only the last line: it holds LightGBM's complaint, the rest is a traceback.
-    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-    said = lines[-1][:_CHILD_MESSAGE_CHARS] if lines else "no message"
-    raise BundleError(
-        f"{at_fault} is not a readable LightGBM model (parsing it in a child process: "
-        f"{how}: {said}): export the bundle again ({_HELP})"
-    )
-
-
-def _booster(path: Path) -> lgb.Booster:
-    try:
-        return lgb.Booster(model_file=str(path))
-    except Exception as exc:  # lightgbm.basic.LightGBMError and friends
-        raise BundleError(
-            f"{path} is not a readable LightGBM model ({exc}): export the bundle again ({_HELP})"
-        ) from exc
-
-
-def _check_features(directory: Path, meta: dict, models: Mapping[str, lgb.Booster]) -> None:
-    """The feature list is the spec's (or part of it) and every model reads that many columns.
-
-    Raises:
-        BundleError: unknown or repeated feature names, categories of a non-categorical
-            column, or a model trained on another number of features.
-    """
-    columns = list(meta["feature_columns"])
-    unknown = [c for c in columns if c not in FEATURE_COLUMNS]
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    odd_categories = sorted(set(meta["categories"]) - (set(CATEGORICAL_COLUMNS) & set(columns)))
-    problems = []
-    if unknown:
-        problems.append(f"feature columns {unknown} are not in the feature spec")
-    if repeated:
-        problems.append(f"feature columns {repeated} appear twice")
-    if odd_categories:
-        problems.append(f"categories are given for non-categorical columns {odd_categories}")
-    for name, model in models.items():
-        if model.num_feature() != len(columns):
-            problems.append(
-                f"model {name!r} reads {model.num_feature()} features, the bundle lists "
-                f"{len(columns)}"
-            )
-    if problems:
-        raise BundleError(
-            f"the bundle in {directory} does not match the feature spec of this duecast "
-            f"({FEATURE_SET_VERSION}): {'; '.join(problems)}. {_HELP}"
-        )
 
 
 _META_KEYS = (
@@ -516,8 +330,8 @@ def load_bundle(directory: Path) -> Bundle:
     directory = Path(directory)
     path = directory / _BUNDLE_FILE
     if not path.is_file():
-        raise ModelNotFoundError(f"no model bundle in {directory}: {_HELP}")
-    hashed = _verify_manifest(directory)
+        raise ModelNotFoundError(f"no model bundle in {directory}: {BUNDLE_HELP}")
+    hashed = verify_manifest(directory)
     if not hashed:
         logger.warning(
             "The bundle in %s has no manifest (exported by an older duecast): its files "
@@ -528,28 +342,29 @@ def load_bundle(directory: Path) -> Bundle:
         meta = joblib.load(path)
     except Exception as exc:  # unpickling garbage raises many types
         raise BundleError(
-            f"{path} is unreadable ({type(exc).__name__}: {exc}): export the bundle again ({_HELP})"
+            f"{path} is unreadable ({type(exc).__name__}: {exc}): export the bundle again "
+            f"({BUNDLE_HELP})"
         ) from exc
     missing = [k for k in _META_KEYS if not isinstance(meta, dict) or k not in meta]
     if missing:
-        raise BundleError(f"{path} lacks {missing}: export the bundle again ({_HELP})")
+        raise BundleError(f"{path} lacks {missing}: export the bundle again ({BUNDLE_HELP})")
     if meta.get("feature_set_version") != FEATURE_SET_VERSION:
         raise ModelNotFoundError(
             f"the bundle in {directory} was trained on feature set "
             f"{meta.get('feature_set_version')!r}, this duecast computes "
-            f"{FEATURE_SET_VERSION!r}: {_HELP}"
+            f"{FEATURE_SET_VERSION!r}: {BUNDLE_HELP}"
         )
     default_file = directory / "default.txt"
     files = {"default": default_file} if default_file.is_file() else {}
     for key in DAYS_LATE_KEYS:
         model_file = directory / f"days_late_{key}.txt"
         if not model_file.is_file():
-            raise BundleError(f"the bundle in {directory} lacks {model_file.name}: {_HELP}")
+            raise BundleError(f"the bundle in {directory} lacks {model_file.name}: {BUNDLE_HELP}")
         files[key] = model_file
     if not hashed:
         verify_model_text(list(files.values()))
-    models = {key: _booster(file) for key, file in files.items()}
-    _check_features(directory, meta, models)
+    models = {key: read_booster(file) for key, file in files.items()}
+    check_features(directory, meta, models)
     default_model = models.pop("default", None)
     try:
         return Bundle(
@@ -569,5 +384,5 @@ def load_bundle(directory: Path) -> Bundle:
         )
     except (ValueError, TypeError, AttributeError) as exc:
         raise BundleError(
-            f"the bundle in {directory} is inconsistent ({exc}): export it again ({_HELP})"
+            f"the bundle in {directory} is inconsistent ({exc}): export it again ({BUNDLE_HELP})"
         ) from exc

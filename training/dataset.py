@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from duecast.config import Settings
-from duecast.errors import ConfigurationError
 from features.build import KEY_COLUMNS, LABEL_COLUMNS, build_training_table
 from features.export import default_as_of, ledger_from_store
 from features.ledger import Ledger
 from features.spec import FEATURE_COLUMNS
 from features.store import get_engine
+from kernel.config import Settings
+from kernel.errors import ConfigurationError
 
 __all__ = [
     "Folds",
@@ -47,19 +47,35 @@ _SHRINK_TEST = 0.2
 
 
 def load_training_table(
-    settings: Settings, *, as_of: datetime.date | None = None
+    settings: Settings,
+    *,
+    as_of: datetime.date | None = None,
+    horizon_days: int | None = None,
+    snapshot_every_days: int | None = None,
 ) -> tuple[pd.DataFrame, datetime.date, Ledger]:
     """The training table of the store's ledger cut at `as_of` (default: after its last event).
+
+    Training and `duecast features` both read the store through this function.
+
+    Args:
+        settings: the store, and the horizon and snapshot interval used by default.
+        as_of: cut date (default: the day after the store's last event).
+        horizon_days: the default horizon instead of `settings.horizon_days`.
+        snapshot_every_days: the snapshot interval instead of the settings' (0: issue
+            date only).
 
     Returns:
         (table, as_of, ledger) with the table of `features.build.build_training_table`.
     """
-    # The same store checks and default date as `duecast features`, so both agree.
     ledger = ledger_from_store(get_engine(settings.database_url))
     as_of = as_of or default_as_of(ledger)
-    every = settings.training_snapshot_every_days or None
+    if snapshot_every_days is None:
+        snapshot_every_days = settings.training_snapshot_every_days
     table = build_training_table(
-        ledger, as_of=as_of, horizon_days=settings.horizon_days, snapshot_every_days=every
+        ledger,
+        as_of=as_of,
+        horizon_days=horizon_days or settings.horizon_days,
+        snapshot_every_days=snapshot_every_days or None,
     )
     return table, as_of, ledger
 

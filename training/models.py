@@ -216,7 +216,9 @@ def _fit_quantile(
     config: TrainConfig,
     overrides: Mapping[str, object] | None,
 ) -> lgb.Booster:
-    start = quantile_start(train.get_label(), alpha)
+    labels = train.get_label()
+    assert labels is not None, "the quantile models are trained on labelled data"
+    start = quantile_start(np.asarray(labels), alpha)
     # The start goes in as an init score (LightGBM then skips its own start), and is
     # folded into the first tree afterwards so the saved model predicts on its own.
     train.set_init_score(np.full(train.num_data(), start))

@@ -22,13 +22,15 @@ from pathlib import Path
 
 import pandas as pd
 
-import duecast
-from duecast.config import Settings
-from duecast.errors import ModelNotFoundError
+import kernel
 from features.spec import FEATURE_SET_VERSION, spec_as_records
-from training.backtest import model_blocks, run_backtest, test_set
+from kernel.config import Settings
+from kernel.errors import ModelNotFoundError
+from training.backtest import run_backtest
 from training.bundle import Bundle, save_bundle
 from training.dataset import data_fingerprint, load_training_table, period_mask
+from training.evaluation import Evaluation, Metrics, score_on_test
+from training.run_bundle import draft_bundle
 
 __all__ = [
     "PromotionOutcome",
@@ -51,7 +53,7 @@ class TrainOutcome:
 
     version: str
     run_id: str
-    evaluation: dict
+    evaluation: Evaluation
     warnings: list[str]
     default_unavailable_reason: str | None
 
@@ -86,7 +88,7 @@ def _code_version() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
-    return f"{duecast.__version__}+{sha}" if sha else duecast.__version__
+    return f"{kernel.__version__}+{sha}" if sha else kernel.__version__
 
 
 def train(
@@ -129,23 +131,6 @@ def train(
     if result.check.default_unavailable_reason:
         tags["default_unavailable_reason"] = result.check.default_unavailable_reason
 
-    def make_bundle(version: str, evaluation: dict) -> Bundle:
-        return Bundle(
-            model_version=version,
-            trained_at=trained_at,
-            as_of=as_of.isoformat(),
-            feature_set_version=FEATURE_SET_VERSION,
-            feature_columns=list(result.feature_columns),
-            categories=result.categories,
-            horizon_days=settings.horizon_days,
-            default_model=result.default_model,
-            calibrator=result.calibrator,
-            default_unavailable_reason=result.check.default_unavailable_reason,
-            days_late_models=result.days_late_models,
-            metrics=evaluation,
-            thresholds=dict(settings.grade_cutoffs),
-        )
-
     if on_progress is not None:
         on_progress("logging to MLflow", 0, 1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,21 +145,20 @@ def train(
             plots=plots,
             main_model=main_model,
             signature_sample=sample,
-            make_bundle=make_bundle,
+            bundle=draft_bundle(result, settings=settings, trained_at=trained_at),
         )
     if on_progress is not None:
         on_progress("logging to MLflow", 1, 1)
-    evaluation = {**result.evaluation, "model_version": logged.version, "run_id": logged.run_id}
     return TrainOutcome(
         version=logged.version,
         run_id=logged.run_id,
-        evaluation=evaluation,
+        evaluation=result.evaluation.labelled(model_version=logged.version, run_id=logged.run_id),
         warnings=list(result.check.warnings),
         default_unavailable_reason=result.check.default_unavailable_reason,
     )
 
 
-def evaluate(settings: Settings, *, alias: str | None = None) -> dict:
+def evaluate(settings: Settings, *, alias: str | None = None) -> Evaluation:
     """The evaluation object of the challenger (default) or champion, or of `alias`.
 
     Raises:
@@ -192,17 +176,17 @@ def evaluate(settings: Settings, *, alias: str | None = None) -> dict:
     for name in aliases:
         version = get_version(settings, name)
         if version is not None:
-            evaluation = load_evaluation(settings, version)
-            evaluation["alias"] = name
-            evaluation["plots"] = f"{run_artifact_uri(settings, version.run_id)}/plots"
-            return evaluation
+            plots = f"{run_artifact_uri(settings, version.run_id)}/plots"
+            return load_evaluation(settings, version).labelled(alias=name, plots=plots)
     raise ModelNotFoundError(
         f"no {' or '.join(aliases)} model in {settings.mlflow_tracking_uri}: run `duecast train`"
     )
 
 
 def compare_metrics(
-    challenger: tuple[dict | None, dict], champion: tuple[dict | None, dict], settings: Settings
+    challenger: tuple[Metrics | None, Metrics],
+    champion: tuple[Metrics | None, Metrics],
+    settings: Settings,
 ) -> list[str]:
     """Why the challenger is worse than the champion on the same rows (empty: it is not).
 
@@ -243,7 +227,7 @@ def _worse(new: float | None, old: float | None, tolerance: float, *, higher_bet
     return new < old - tolerance if higher_better else new > old + tolerance
 
 
-def _headline(blocks: tuple[dict | None, dict]) -> dict:
+def _headline(blocks: tuple[Metrics | None, Metrics]) -> dict:
     default, days = blocks
     return {
         "roc_auc": None if default is None else default["roc_auc"],
@@ -302,7 +286,7 @@ def promote(settings: Settings, *, force: bool = False) -> PromotionOutcome:
                 )
             reasons.append(
                 f"not worse than champion version {champion.version} on the test period "
-                f"{bundle.metrics.get('test_period')}"
+                f"{list(_test_period(bundle))}"
             )
     set_alias(settings, CHAMPION, challenger.version)
     tag_version(settings, challenger.version, "promotion", "; ".join(reasons))
@@ -311,20 +295,21 @@ def promote(settings: Settings, *, force: bool = False) -> PromotionOutcome:
     return PromotionOutcome(True, challenger.version, previous, reasons, comparison, path)
 
 
+def _test_period(bundle: Bundle) -> tuple[str, str]:
+    """The test period of the run a bundle was registered from."""
+    return Evaluation.from_json(bundle.metrics).test_period
+
+
 def _score_both(
     settings: Settings, challenger: Bundle, champion: Bundle
-) -> tuple[tuple[dict | None, dict], tuple[dict | None, dict]]:
+) -> tuple[tuple[Metrics | None, Metrics], tuple[Metrics | None, Metrics]]:
     """Both bundles' metrics on the challenger's test period, rebuilt from the store."""
     as_of = datetime.date.fromisoformat(challenger.as_of)
     table, _, _ = load_training_table(settings, as_of=as_of)
     mask = period_mask(
         table,
-        challenger.metrics["test_period"],
+        _test_period(challenger),
         as_of=as_of,
         horizon_days=challenger.horizon_days,
     )
-    out = []
-    for bundle in (challenger, champion):
-        test = test_set(table, bundle.matrix(table), mask)
-        out.append(model_blocks(test, bundle.predict(test.X)))
-    return out[0], out[1]
+    return score_on_test(challenger, table, mask), score_on_test(champion, table, mask)

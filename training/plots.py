@@ -5,13 +5,18 @@ feature importance. Matplotlib's Agg backend only (no display needed, safe in se
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from training.backtest import BacktestResult
+from training.evaluation import TestSet
 from training.metrics import capture_curve
+
+if TYPE_CHECKING:  # matplotlib itself is imported lazily (see `_pyplot`)
+    from matplotlib.figure import Figure
 
 __all__ = ["PLOT_FILES", "write_plots"]
 
@@ -48,62 +53,15 @@ def write_plots(result: BacktestResult, out_dir: Path) -> list[Path]:
     test, pred = result.test, result.predictions
     written: list[Path] = []
 
-    def save(fig: object, key: str) -> None:
+    def save(fig: Figure, key: str) -> None:
         path = out_dir / PLOT_FILES[key]
-        fig.tight_layout()  # type: ignore[attr-defined]
-        fig.savefig(path, dpi=90)  # type: ignore[attr-defined]
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
         plt.close(fig)
         written.append(path)
 
-    scores = {
-        name: pred[key]
-        for name, key in (
-            ("model", "p_default"),
-            ("history baseline", "history_default"),
-            ("logistic baseline", "logistic_default"),
-        )
-        if key in pred
-    }
-    has_default = result.default_model is not None and len(np.unique(test.default)) == 2
-    if has_default:
-        from sklearn.metrics import roc_curve
-
-        fig, ax = plt.subplots(figsize=(5, 5))
-        for name, p in scores.items():
-            fpr, tpr, _ = roc_curve(test.default, p)
-            ax.plot(fpr, tpr, label=name)
-        ax.plot([0, 1], [0, 1], ":", color="grey")
-        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test period")
-        ax.legend()
-        save(fig, "roc")
-
-        fig, ax = plt.subplots(figsize=(5, 5))
-        order = np.argsort(pred["p_default"], kind="stable")
-        bins = np.array_split(order, 10)
-        ax.plot(
-            [pred["p_default"][b].mean() for b in bins],
-            [test.default[b].mean() for b in bins],
-            "o-",
-            label="model (deciles)",
-        )
-        top = max(float(pred["p_default"].max()), float(test.default.mean()) * 2, 0.05)
-        ax.plot([0, top], [0, top], ":", color="grey", label="perfect calibration")
-        ax.set(xlabel="predicted P(default)", ylabel="observed default rate", title="Calibration")
-        ax.legend()
-        save(fig, "calibration")
-
-        fig, ax = plt.subplots(figsize=(5, 5))
-        for name, p in scores.items():
-            x, y = capture_curve(test.default, p, test.amount)
-            ax.plot(x, y, label=name)
-        ax.plot([0, 1], [0, 1], ":", color="grey", label="random")
-        ax.set(
-            xlabel="share of invoices (ranked by expected loss)",
-            ylabel="share of defaulted amount captured",
-            title="Capture curve",
-        )
-        ax.legend()
-        save(fig, "capture")
+    if result.default_model is not None and len(np.unique(test.default)) == 2:
+        _default_plots(plt, test, pred, save)
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.scatter(test.days_late, pred["days_late"], s=4, alpha=0.3, label="mean forecast")
@@ -122,3 +80,56 @@ def write_plots(result: BacktestResult, out_dir: Path) -> list[Path]:
     save(fig, "importance")
     logger.info("Wrote %d plots to %s", len(written), out_dir)
     return written
+
+
+def _default_plots(
+    plt: Any, test: TestSet, pred: dict[str, np.ndarray], save: Callable[[Figure, str], None]
+) -> None:
+    """ROC, calibration and capture plots of the default model and its baselines."""
+    from sklearn.metrics import roc_curve
+
+    scores = {
+        name: pred[key]
+        for name, key in (
+            ("model", "p_default"),
+            ("history baseline", "history_default"),
+            ("logistic baseline", "logistic_default"),
+        )
+        if key in pred
+    }
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, p in scores.items():
+        fpr, tpr, _ = roc_curve(test.default, p)
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test period")
+    ax.legend()
+    save(fig, "roc")
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    order = np.argsort(pred["p_default"], kind="stable")
+    bins = np.array_split(order, 10)
+    ax.plot(
+        [pred["p_default"][b].mean() for b in bins],
+        [test.default[b].mean() for b in bins],
+        "o-",
+        label="model (deciles)",
+    )
+    top = max(float(pred["p_default"].max()), float(test.default.mean()) * 2, 0.05)
+    ax.plot([0, top], [0, top], ":", color="grey", label="perfect calibration")
+    ax.set(xlabel="predicted P(default)", ylabel="observed default rate", title="Calibration")
+    ax.legend()
+    save(fig, "calibration")
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, p in scores.items():
+        x, y = capture_curve(test.default, p, test.amount)
+        ax.plot(x, y, label=name)
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="random")
+    ax.set(
+        xlabel="share of invoices (ranked by expected loss)",
+        ylabel="share of defaulted amount captured",
+        title="Capture curve",
+    )
+    ax.legend()
+    save(fig, "capture")

@@ -18,7 +18,7 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from duecast.config import Settings
-from duecast.errors import BundleError, ModelNotFoundError
+from kernel.config import Settings
+from kernel.errors import BundleError, ModelNotFoundError
 from training.bundle import Bundle, load_bundle, save_bundle
+from training.evaluation import Evaluation
+from training.run_bundle import release_bundle
 
 __all__ = [
     "CHALLENGER",
@@ -133,29 +135,29 @@ def log_training_run(
     settings: Settings,
     *,
     params: Mapping[str, Any],
-    evaluation: dict,
+    evaluation: Evaluation,
     fingerprint: dict,
     feature_spec: list[dict],
     tags: Mapping[str, str],
     plots: list[Path],
     main_model: Any,
     signature_sample: pd.DataFrame,
-    make_bundle: Callable[[str, dict], Bundle],
+    bundle: Bundle,
 ) -> LoggedRun:
     """Log one training run, register its model and mark the version `challenger`.
 
     Args:
         settings: tracking URI, experiment and model names.
         params: run parameters (nested dicts are flattened).
-        evaluation: the `duecast evaluate --json` object (without version fields).
+        evaluation: the backtest's evaluation (without version fields).
         fingerprint: `training.dataset.data_fingerprint` of the training table.
         feature_spec: `features.spec.spec_as_records()`.
         tags: extra run tags (as_of, code version, ...).
         plots: PNG files to log under `plots/`.
         main_model: the LightGBM Booster to log and register.
         signature_sample: a few feature rows (model matrix columns) for the signature.
-        make_bundle: builds the serving bundle once the version is known, from
-            (version, evaluation with version fields).
+        bundle: the run's serving bundle from `draft_bundle`, logged as the registered
+            version (`release_bundle`).
     """
     mlflow = _mlflow(settings)
     from mlflow.models import infer_signature
@@ -166,7 +168,7 @@ def log_training_run(
         mlflow.log_params(_params(params))
         mlflow.log_params({f"data_{k}": str(v) for k, v in fingerprint.items()})
         mlflow.set_tags(dict(tags))
-        mlflow.log_metrics(flatten_metrics(evaluation))
+        mlflow.log_metrics(flatten_metrics(evaluation.to_json()))
         mlflow.log_dict(feature_spec, "feature_spec.json")
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         for path in plots:
@@ -184,10 +186,10 @@ def log_training_run(
             registered_model_name=settings.mlflow_model_name,
         )
         version = str(info.registered_model_version)
-        evaluation = {**evaluation, "model_version": version, "run_id": run_id}
-        mlflow.log_dict(evaluation, "evaluation.json")
+        evaluation = evaluation.labelled(model_version=version, run_id=run_id)
+        mlflow.log_dict(evaluation.to_json(), "evaluation.json")
         with tempfile.TemporaryDirectory() as tmp:
-            bundle_dir = save_bundle(make_bundle(version, evaluation), Path(tmp) / "bundle")
+            bundle_dir = save_bundle(release_bundle(bundle, evaluation), Path(tmp) / "bundle")
             mlflow.log_artifacts(str(bundle_dir), artifact_path="bundle")
     client = _client(settings)
     for key, value in tags.items():
@@ -270,11 +272,15 @@ def download_bundle(settings: Settings, version: VersionInfo) -> Bundle:
             ) from exc
 
 
-def load_evaluation(settings: Settings, version: VersionInfo) -> dict:
-    """The evaluation object logged with a version's run."""
+def load_evaluation(settings: Settings, version: VersionInfo) -> Evaluation:
+    """The evaluation logged with a version's run (runs of every duecast version load).
+
+    Raises:
+        ModelNotFoundError: the run's `evaluation.json` lacks what every run logs.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         path = _download(settings, version.run_id, "evaluation.json", Path(tmp))
-        return json.loads(Path(path).read_text())
+        return Evaluation.from_json(json.loads(Path(path).read_text()))
 
 
 def run_artifact_uri(settings: Settings, run_id: str) -> str:

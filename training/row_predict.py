@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
@@ -35,12 +36,19 @@ def _check(code: int) -> None:
         raise lgb.basic.LightGBMError(_LIB.LGBM_GetLastError().decode())
 
 
-class _ThreadConfig(threading.local):
-    """Per-thread fast-predict configuration and output buffers (they are not shareable)."""
+@dataclass(frozen=True, slots=True)
+class _FastConfig:
+    """One thread's fast-predict configuration and its output buffers."""
 
-    config: ctypes.c_void_p | None = None
-    out: ctypes.Array | None = None
-    out_len: ctypes.c_int64 | None = None
+    config: ctypes.c_void_p
+    out: ctypes.Array[ctypes.c_double]
+    out_len: ctypes.c_int64
+
+
+class _ThreadConfig(threading.local):
+    """Per-thread `_FastConfig` (a fast configuration and its buffers are not shareable)."""
+
+    fast: _FastConfig | None = None
 
 
 class RowPredictor:
@@ -65,9 +73,9 @@ class RowPredictor:
         self._configs: list[ctypes.c_void_p] = []
         self._lock = threading.Lock()
 
-    def _thread_config(self) -> _ThreadConfig:
+    def _thread_config(self) -> _FastConfig:
         local = self._local
-        if local.config is None:
+        if local.fast is None:
             config = ctypes.c_void_p()
             _check(
                 _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
@@ -83,26 +91,24 @@ class RowPredictor:
             )
             with self._lock:
                 self._configs.append(config)
-            local.out = (ctypes.c_double * 1)()
-            local.out_len = ctypes.c_int64()
-            local.config = config
-        return local
+            local.fast = _FastConfig(config, (ctypes.c_double * 1)(), ctypes.c_int64())
+        return local.fast
 
     def __call__(self, row: np.ndarray) -> float:
         """The model's output for one row of `num_features` float64 values."""
         row = np.ascontiguousarray(row, dtype=np.float64).reshape(-1)
         if row.shape[0] != self.num_features:
             raise ValueError(f"expected {self.num_features} features, got {row.shape[0]}")
-        local = self._thread_config()
+        fast = self._thread_config()
         _check(
             _LIB.LGBM_BoosterPredictForMatSingleRowFast(
-                local.config,
+                fast.config,
                 row.ctypes.data_as(ctypes.c_void_p),
-                ctypes.byref(local.out_len),  # type: ignore[arg-type]
-                local.out,
+                ctypes.byref(fast.out_len),
+                fast.out,
             )
         )
-        return float(local.out[0])  # type: ignore[index]
+        return float(fast.out[0])
 
     def __del__(self) -> None:
         for config in getattr(self, "_configs", ()):

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from duecast.config import Settings
-from duecast.errors import InsufficientDataError
+from kernel.config import Settings
+from kernel.errors import InsufficientDataError
 from training.dataset import Folds
 
 __all__ = ["DataCheck", "check_history"]

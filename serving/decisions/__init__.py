@@ -1,15 +1,22 @@
 """Pure decisions of duecast: functions of scores and policy, no web, no database.
 
 Inputs are plain floats, dates and small frozen dataclasses (no pandas on the per-order
-path), so one order decision costs microseconds. Build a `Policy` once per process
-(`Policy.from_settings(get_settings())`, then `.with_grade_cutoffs(bundle.thresholds)`)
-and pass it to every call. Every result carries its reasons in words.
+path), so one order decision costs microseconds. The policy is the settings group
+`kernel.policy.PolicySettings`: take `get_settings().policy`, apply the bundle's grade
+cut-offs once (`.with_grade_cutoffs(bundle.thresholds)`, done when the serving state is
+built) and pass it to every call. Every result carries its reasons in words.
+
+Modules: `records` (inputs), `scores` (one invoice's scores, expected loss, payment
+date), `grades`, `dunning` (the ladder, promises, follow-ups), `worklist` (items and
+ranking: `worklist_item` builds one customer's item, `rank_key` is the one ranking
+order), `limits`, `orders`, `cash`, `discount`.
 
 Public API (all keyword-only after the first argument where shown):
 
 Policy and records
-    Policy.from_settings(settings) -> Policy;  Policy.defaults() -> Policy
-    policy.with_grade_cutoffs(thresholds: Mapping[str, float] | None) -> Policy
+    settings.policy -> PolicySettings;  PolicySettings.defaults() -> PolicySettings
+    policy.with_grade_cutoffs(thresholds: Mapping[str, float] | None) -> PolicySettings
+    policy.replace(**changes) -> PolicySettings (checked);  GRADES = ("A", .., "E")
     OpenInvoice(invoice_id, customer_id, due_date, open_amount, p_default=nan,
                 days_late=nan, days_late_p10=nan, days_late_p50=nan, days_late_p90=nan,
                 disputed=False)
@@ -17,9 +24,9 @@ Policy and records
                  promised_amount=None, author=None, text=None)
 
 Grades
-    assess_grade(p_default, days_late_p50=None, *, policy, thresholds=None) -> RiskGrade
+    assess_grade(p_default, days_late_p50=None, *, policy) -> RiskGrade
         RiskGrade(grade "A".."E", basis "p_default"|"days_late"|"none", reason)
-    risk_grade(p_default, days_late_p50=None, *, policy, thresholds=None) -> str
+    risk_grade(p_default, days_late_p50=None, *, policy) -> str
 
 Worklist
     expected_loss(open_amount, p_default) -> float
@@ -34,8 +41,8 @@ Worklist
     last_steps(actions, *, as_of) -> dict[step, date last logged]
     hold_for_follow_up(step: NextAction, *, last_done, as_of, policy) -> NextAction
         "follow_up_later" while the step, or a higher one, logged lately awaits follow-up
-    rank_worklist(invoices, *, as_of, policy, actions=(), grades=None, thresholds=None,
-                  collectors=1) -> Worklist(as_of, capacity, items, overflow, waiting)
+    rank_worklist(invoices, *, as_of, policy, actions=(), grades=None, collectors=1)
+        -> Worklist(as_of, capacity, items, overflow, waiting)
         items: WorklistItem(customer_id, rank, priority, expected_loss,
         cost_of_waiting, open_amount, overdue_amount, max_days_overdue, grade,
         next_action, reasons, invoices: tuple[InvoiceStep], last_action, promise)
@@ -65,19 +72,20 @@ Discount
         -> DiscountAdvice(worth_offering, rate, days_earlier, financing_gain,
            discount_cost, net_benefit, break_even_rate, reasons)
 
-Errors: `Policy` raises `duecast.errors.ConfigurationError` for contradictory numbers;
-the functions raise `ValueError` for inputs the API must reject with 422 first
-(negative amounts, unknown grades).
+Errors: `PolicySettings.replace` / `.with_grade_cutoffs` raise
+`kernel.errors.ConfigurationError` for contradictory numbers (the environment's are
+refused when `Settings` is built); the functions raise `ValueError` for inputs the API
+must reject with 422 first (negative amounts, unknown grades).
 """
 
 from __future__ import annotations
 
+from kernel.policy import GRADES, PolicySettings
 from serving.decisions.cash import CashForecast, WeekForecast, cash_forecast, payment_cdf
 from serving.decisions.discount import DiscountAdvice, discount_advice
 from serving.decisions.grades import RiskGrade, assess_grade, risk_grade
 from serving.decisions.limits import CreditLimit, monthly_sales_estimate, suggest_credit_limit
 from serving.decisions.orders import DECISIONS, Decision, OrderDecision, order_decision
-from serving.decisions.policy import GRADES, Policy
 from serving.decisions.records import ActionRecord, OpenInvoice
 from serving.decisions.worklist import (
     ACTIONS,
@@ -113,7 +121,7 @@ __all__ = [
     "NextAction",
     "OpenInvoice",
     "OrderDecision",
-    "Policy",
+    "PolicySettings",
     "RiskGrade",
     "WeekForecast",
     "Worklist",

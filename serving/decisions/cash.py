@@ -25,7 +25,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from serving.decisions.policy import Policy
+from kernel.policy import PolicySettings
 from serving.decisions.records import OpenInvoice
 
 __all__ = ["CashForecast", "WeekForecast", "cash_forecast", "payment_cdf"]
@@ -122,7 +122,7 @@ def cash_forecast(
     invoices: Iterable[OpenInvoice],
     *,
     as_of: dt.date,
-    policy: Policy,
+    policy: PolicySettings,
     weeks: int | None = None,
 ) -> CashForecast:
     """Expected collections per week from today, with an interval per week.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from serving.decisions.policy import Policy
+from kernel.policy import PolicySettings
 
 __all__ = ["DiscountAdvice", "discount_advice"]
 
@@ -54,7 +54,7 @@ def discount_advice(
     amount: float,
     terms_days: float,
     expected_days_late: float,
-    policy: Policy,
+    policy: PolicySettings,
     rate: float | None = None,
 ) -> DiscountAdvice:
     """Is an early-payment discount on this invoice worth offering?

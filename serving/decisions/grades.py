@@ -7,12 +7,11 @@ reason says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from serving.decisions.policy import GRADES, Policy, _cutoff_tuple
-from serving.decisions.records import is_missing
+from kernel.policy import GRADES, PolicySettings
+from serving.decisions.records import is_present
 
 __all__ = ["RiskGrade", "assess_grade", "risk_grade"]
 
@@ -46,26 +45,21 @@ def assess_grade(
     p_default: float | None,
     days_late_p50: float | None = None,
     *,
-    policy: Policy,
-    thresholds: Mapping[str, float] | None = None,
+    policy: PolicySettings,
 ) -> RiskGrade:
     """Grade one score: from `p_default`, else (NaN / None) from `days_late_p50`.
 
     Args:
         p_default: calibrated probability of default (NaN or None when unavailable).
         days_late_p50: predicted median days late, the fallback basis.
-        policy: the decision policy (its cut-offs unless `thresholds` is given).
-        thresholds: a bundle's grade cut-offs {"A".."D": upper P(default)}; they win
-            over the policy's.
+        policy: the decision policy; the serving state's holds the bundle's cut-offs.
     """
-    if not is_missing(p_default):
-        # Converted per call, not via a new Policy: this sits on the order hot path.
-        cutoffs = _cutoff_tuple(thresholds) if thresholds else policy.grade_cutoffs
-        p = float(p_default)  # type: ignore[arg-type]
-        grade = _grade_from(p, cutoffs)
+    if is_present(p_default):
+        p = float(p_default)
+        grade = _grade_from(p, policy.grade_cutoffs)
         return RiskGrade(grade, "p_default", f"grade {grade}: {p:.1%} chance of default")
-    if not is_missing(days_late_p50):
-        days = float(days_late_p50)  # type: ignore[arg-type]
+    if is_present(days_late_p50):
+        days = float(days_late_p50)
         grade = _grade_from(days, policy.grade_days_late_cutoffs)
         return RiskGrade(
             grade,
@@ -80,8 +74,7 @@ def risk_grade(
     p_default: float | None,
     days_late_p50: float | None = None,
     *,
-    policy: Policy,
-    thresholds: Mapping[str, float] | None = None,
+    policy: PolicySettings,
 ) -> str:
     """Risk grade "A".."E" of one score (see `assess_grade` for the rules)."""
-    return assess_grade(p_default, days_late_p50, policy=policy, thresholds=thresholds).grade
+    return assess_grade(p_default, days_late_p50, policy=policy).grade

@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from serving.decisions.policy import Policy
-from serving.decisions.records import is_missing
+from kernel.policy import PolicySettings
+from serving.decisions.records import is_missing, is_present
 
 __all__ = ["CreditLimit", "monthly_sales_estimate", "suggest_credit_limit"]
 
@@ -55,21 +55,21 @@ def monthly_sales_estimate(
     invoice count × median invoice amount / months of tenure (at least one month), i.e.
     `customer_invoice_count`, `customer_median_invoice_amount`, `customer_tenure_days`.
     """
-    if invoice_count <= 0 or is_missing(median_invoice_amount) or median_invoice_amount <= 0:  # type: ignore[operator]
+    if invoice_count <= 0 or not is_present(median_invoice_amount) or median_invoice_amount <= 0:
         return None
     months = max(float(tenure_days), _DAYS_PER_MONTH) / _DAYS_PER_MONTH
-    return invoice_count * float(median_invoice_amount) / months  # type: ignore[arg-type]
+    return invoice_count * float(median_invoice_amount) / months
 
 
 def _risk_factor(
-    p_default: float | None, days_late_p50: float | None, policy: Policy
+    p_default: float | None, days_late_p50: float | None, policy: PolicySettings
 ) -> tuple[float, str] | None:
-    if not is_missing(p_default):
-        p = float(p_default)  # type: ignore[arg-type]
+    if is_present(p_default):
+        p = float(p_default)
         factor = max(0.0, 1.0 - policy.credit_limit_risk_slope * p)
         return factor, f"risk factor {factor:.2f} for a {p:.1%} chance of default"
-    if not is_missing(days_late_p50):
-        days = max(0.0, float(days_late_p50))  # type: ignore[arg-type]
+    if is_present(days_late_p50):
+        days = max(0.0, float(days_late_p50))
         factor = min(1.0, max(0.0, 1.0 - days / policy.credit_limit_days_late_zero))
         return factor, (
             f"risk factor {factor:.2f} for paying {days:.0f} days late typically "
@@ -83,7 +83,7 @@ def _round(value: float, unit: float) -> float:
     return math.floor(value / unit + 0.5) * unit if unit > 0 else value
 
 
-def _cold_start(policy: Policy, why: str) -> CreditLimit:
+def _cold_start(policy: PolicySettings, why: str) -> CreditLimit:
     amount = policy.credit_limit_default
     return CreditLimit(
         amount=amount,
@@ -99,7 +99,7 @@ def suggest_credit_limit(
     monthly_sales: float | None,
     terms_days: float,
     p_default: float | None,
-    policy: Policy,
+    policy: PolicySettings,
     current_limit: float | None = None,
     history_invoices: int | None = None,
     days_late_p50: float | None = None,
@@ -125,13 +125,13 @@ def suggest_credit_limit(
             f"too little history ({history_invoices} paid invoices, "
             f"{policy.credit_limit_min_history} needed)",
         )
-    if is_missing(monthly_sales) or monthly_sales <= 0:  # type: ignore[operator]
+    if not is_present(monthly_sales) or monthly_sales <= 0:
         return _cold_start(policy, "no sales history to size a limit from")
     risk = _risk_factor(p_default, days_late_p50, policy)
     if risk is None:
         return _cold_start(policy, "no risk score for this customer")
     factor, risk_words = risk
-    sales = float(monthly_sales)  # type: ignore[arg-type]
+    sales = float(monthly_sales)
     days = max(0.0, float(terms_days)) + policy.credit_limit_slack_days
     base = sales * days / 30.0
     amount = _round(base * factor, policy.credit_limit_rounding)

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from serving.decisions.policy import GRADES, Policy
+from kernel.policy import GRADES, PolicySettings
 
 __all__ = ["DECISIONS", "Decision", "OrderDecision", "order_decision"]
 
@@ -61,7 +61,7 @@ def order_decision(
     open_amount: float,
     credit_limit: float,
     grade: str,
-    policy: Policy,
+    policy: PolicySettings,
     overdue_amount: float = 0.0,
 ) -> OrderDecision:
     """Approve / review / decline one order on credit.

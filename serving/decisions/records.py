@@ -9,13 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import TypeGuard
 
-__all__ = ["ActionRecord", "OpenInvoice", "is_missing"]
+__all__ = ["ActionRecord", "OpenInvoice", "is_missing", "is_present"]
+
+
+def is_present(value: float | None) -> TypeGuard[float]:
+    """True for a number, False for None or NaN (a score the bundle could not give)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def is_missing(value: float | None) -> bool:
-    """True for None or NaN (a score the bundle could not give)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """True for None or NaN: the negation of `is_present`."""
+    return not is_present(value)
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class ActionRecord:
 
     Attributes:
         customer_id: the customer.
-        kind: one of `duecast.schema.ACTION_KINDS` (reminder, call, promise, dispute,
+        kind: one of `kernel.schema.ACTION_KINDS` (reminder, call, promise, dispute,
             legal, note).
         at: when it was logged (date or datetime).
         invoice_id: the invoice it concerns; None = the whole customer.

@@ -1,1 +1,1 @@
-"""HTTP routes: thin functions that validate, call the scoring service, and shape replies."""
+"""HTTP routes: thin functions that validate, call `serving.usecases`, and shape replies."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Header, Response
@@ -11,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from serving.deps import EngineDep, LimitedCollectorKey, RuntimeDep, SettingsDep
 from serving.errors import error_responses
 from serving.schemas import ActionOut, ActionRequest
-from serving.scoring import action_out
+from serving.usecases.present import action_out
 from serving.writes import record_action
 
 __all__ = ["router"]
@@ -19,7 +20,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["collections"])
 
 
-def _render(values: dict[str, Any]) -> dict[str, Any]:
+def _render(values: Mapping[str, Any]) -> dict[str, Any]:
     return action_out(values).model_dump(mode="json")
 
 

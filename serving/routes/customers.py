@@ -8,7 +8,7 @@ from serving.auth import role_allows
 from serving.deps import ScorerKey, StateDep
 from serving.errors import error_responses
 from serving.schemas import CustomerOut
-from serving.scoring import customer_view
+from serving.usecases.customers import customer_view
 
 __all__ = ["router"]
 

@@ -42,7 +42,7 @@ def _out(result: WriteResult, day: dt.date, response: Response) -> EventOut:
     return EventOut(
         id=result.id,
         customer_id=result.customer_id,
-        status=result.status,  # type: ignore[arg-type]
+        status=result.status,
         counts_from=day + dt.timedelta(days=1),
     )
 

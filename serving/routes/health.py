@@ -41,7 +41,7 @@ async def readyz(runtime: RuntimeDep) -> ReadyOut | JSONResponse:
     not_served = len(state.failed) if state else 0
     if not problems and not_served:
         # Counted, not named: /readyz needs no key, customer ids are the log's business.
-        problems_text = (
+        problems_text: str | None = (
             f"{not_served} customer(s) not served: a stored row cannot be read or their "
             "state cannot be built (the log names each customer and the reason)"
         )

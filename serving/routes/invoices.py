@@ -9,7 +9,7 @@ from features.store import TABLE_OBJECTS
 from serving.deps import EngineDep, LimitedScorerKey, StateDep
 from serving.errors import error_responses
 from serving.schemas import InvoiceScoreRequest, InvoicesScoredOut
-from serving.scoring import score_invoices
+from serving.usecases.invoices import score_invoices
 
 __all__ = ["router"]
 

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.deps import ScorerState
 from serving.errors import error_responses
 from serving.schemas import OrderDecisionOut, OrderDecisionRequest
-from serving.scoring import decide_order
+from serving.state import ServingState
+from serving.usecases.orders import decide_order
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
+
+
+def _decide(state: ServingState, engine: sa.Engine, body: OrderDecisionRequest) -> OrderDecisionOut:
+    # Keywords spelled out rather than a dict unpacked: typed, and faster per request.
+    return decide_order(
+        state,
+        engine,
+        customer_id=body.customer_id,
+        amount=body.amount,
+        order_date=body.order_date,
+        payment_terms_days=body.payment_terms_days,
+        currency=body.currency,
+    )
 
 
 @router.post(
@@ -33,17 +48,10 @@ async def order_decision(
     read from the store).
     """
     engine = request.app.state.engine
-    kwargs = {
-        "customer_id": body.customer_id,
-        "amount": body.amount,
-        "order_date": body.order_date,
-        "payment_terms_days": body.payment_terms_days,
-        "currency": body.currency,
-    }
     if body.order_date is None or body.order_date == state.as_of:
-        decided = decide_order(state, engine, **kwargs)  # type: ignore[arg-type]
+        decided = _decide(state, engine, body)
     else:
-        decided = await run_in_threadpool(decide_order, state, engine, **kwargs)
+        decided = await run_in_threadpool(_decide, state, engine, body)
     # Serialised here: FastAPI would validate the model again before encoding it, a
     # measurable share of this endpoint's time. The response_model still documents it.
     return Response(decided.model_dump_json(), media_type="application/json")

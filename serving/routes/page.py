@@ -10,12 +10,12 @@ from html import escape
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from serving.auth import role_allows
 from serving.deps import StateDep, lookup_key
 from serving.errors import error_responses
-from serving.scoring import worklist_page
+from serving.usecases.worklist import worklist_page
 
 __all__ = ["router"]
 
@@ -51,7 +51,7 @@ def _login(message: str = "") -> HTMLResponse:
 
 
 @router.post("/worklist/login", include_in_schema=False)
-async def login(request: Request) -> HTMLResponse:
+async def login(request: Request) -> Response:
     """Check the key and keep it in a cookie for the page."""
     # Parsed by hand: one urlencoded field does not earn the python-multipart dependency.
     form = parse_qs((await request.body())[:1024].decode("utf-8", "replace"))
@@ -61,7 +61,7 @@ async def login(request: Request) -> HTMLResponse:
         return _login("That key is unknown or lacks the collector role.")
     response = RedirectResponse("/worklist", status_code=303)
     response.set_cookie(_COOKIE, key, httponly=True, samesite="strict", max_age=12 * 3600)
-    return response  # type: ignore[return-value]
+    return response
 
 
 @router.get(

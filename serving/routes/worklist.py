@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from serving.deps import CollectorKey, StateDep
 from serving.errors import error_responses
 from serving.schemas import WorklistOut
-from serving.scoring import worklist_page
+from serving.usecases.worklist import worklist_page
 
 __all__ = ["router"]
 

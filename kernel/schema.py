@@ -1,0 +1,126 @@
+"""Names shared by every layer: tables, canonical columns and their kinds.
+
+The canonical import format (what `duecast generate` writes and `duecast import`
+reads without a mapping) is one file per table named `<table>.csv` or
+`<table>.parquet`, with the columns below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+__all__ = [
+    "ACTION_KINDS",
+    "ADJUSTMENT_KINDS",
+    "IMPORT_ORDER",
+    "TABLES",
+    "Column",
+    "ColumnKind",
+    "LoggedActionKind",
+    "TableSpec",
+]
+
+ColumnKind = Literal["str", "date", "datetime", "money", "int", "bool"]
+
+ADJUSTMENT_KINDS: tuple[str, ...] = ("credit_note", "write_off")
+# What collectors (and the system) log; the Literal lets API models and checkers read it.
+LoggedActionKind = Literal["reminder", "call", "promise", "dispute", "legal", "note"]
+ACTION_KINDS: tuple[LoggedActionKind, ...] = get_args(LoggedActionKind)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One canonical column: its name, kind and whether a file must carry it."""
+
+    name: str
+    kind: ColumnKind
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A canonical table: its key column and its columns in file order."""
+
+    name: str
+    key: str
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+TABLES: dict[str, TableSpec] = {
+    "customers": TableSpec(
+        "customers",
+        "customer_id",
+        (
+            Column("customer_id", "str"),
+            Column("name", "str"),
+            Column("country", "str", required=False),
+            Column("industry", "str", required=False),
+            Column("created_at", "date"),
+            Column("credit_limit", "money", required=False),
+            Column("payment_terms_days", "int", required=False),
+            Column("currency", "str", required=False),
+        ),
+    ),
+    "invoices": TableSpec(
+        "invoices",
+        "invoice_id",
+        (
+            Column("invoice_id", "str"),
+            Column("customer_id", "str"),
+            Column("issue_date", "date"),
+            Column("due_date", "date"),
+            Column("amount", "money"),
+            Column("currency", "str", required=False),
+            Column("disputed", "bool", required=False),
+            Column("dispute_date", "date", required=False),
+        ),
+    ),
+    "payments": TableSpec(
+        "payments",
+        "payment_id",
+        (
+            Column("payment_id", "str"),
+            Column("invoice_id", "str"),
+            Column("customer_id", "str", required=False),
+            Column("payment_date", "date"),
+            Column("amount", "money"),
+        ),
+    ),
+    "adjustments": TableSpec(
+        "adjustments",
+        "adjustment_id",
+        (
+            Column("adjustment_id", "str"),
+            Column("invoice_id", "str"),
+            Column("date", "date"),
+            Column("amount", "money"),
+            Column("kind", "str"),
+        ),
+    ),
+    "actions": TableSpec(
+        "actions",
+        "action_id",
+        (
+            Column("action_id", "str"),
+            Column("customer_id", "str"),
+            Column("invoice_id", "str", required=False),
+            Column("at", "datetime"),
+            Column("kind", "str"),
+            Column("promised_date", "date", required=False),
+            Column("promised_amount", "money", required=False),
+            Column("author", "str", required=False),
+            Column("text", "str", required=False),
+        ),
+    ),
+}
+
+# Parents before children, so foreign keys resolve inside one import.
+IMPORT_ORDER: tuple[str, ...] = ("customers", "invoices", "payments", "adjustments", "actions")

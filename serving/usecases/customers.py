@@ -1,0 +1,41 @@
+"""A customer as the API shows it: grade, typical-invoice risk, limit, exposure, actions."""
+
+from __future__ import annotations
+
+from serving.schemas import CreditLimitOut, CustomerOut
+from serving.state import ServingState
+from serving.usecases.present import action_out, model_reasons, optional
+
+__all__ = ["customer_view"]
+
+# Recent actions shown with a customer, newest first.
+_RECENT_SHOWN = 5
+
+
+def customer_view(state: ServingState, customer_id: str) -> CustomerOut:
+    """Grade, typical-invoice risk, suggested limit, exposure, reasons, recent actions."""
+    entry = state.entry(customer_id)
+    typical = entry.typical
+    return CustomerOut(
+        customer_id=customer_id,
+        name=entry.name,
+        currency=entry.currency,
+        risk_grade=typical.grade,
+        grade_reason=typical.grade_reason,
+        p_default=optional(typical.scores.p_default),
+        expected_days_late=typical.scores.days_late,
+        typical_invoice_amount=typical.amount,
+        credit_limit=CreditLimitOut(
+            current=entry.credit_limit,
+            suggested=entry.limit.amount,
+            cold_start=entry.limit.cold_start,
+            rationale=list(entry.limit.rationale),
+        ),
+        open_amount=round(entry.open_amount, 2),
+        overdue_amount=round(entry.overdue_amount(state.as_of), 2),
+        open_invoices=len(entry.invoices),
+        reasons=model_reasons(typical.reasons),
+        recent_actions=[action_out(a) for a in reversed(entry.actions[-_RECENT_SHOWN:])],
+        model_version=state.bundle.model_version,
+        as_of=state.as_of,
+    )

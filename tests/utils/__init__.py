@@ -1,0 +1,1 @@
+"""Factories and helpers the tests share: seeded data, stores, bundles, clients."""
