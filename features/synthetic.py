@@ -14,12 +14,17 @@ The story the data tells, so that models have something real to learn:
 - partial payments, credit notes (returns and dispute settlements), and collection
   actions (reminders, calls, promises to pay, legal escalation) happen on the way.
 
-Nothing dated after the end date is written, so the newest invoices are still open.
-The latent risk never leaves the generator: models must learn from behaviour.
+Nothing dated after the end date is written, so the newest invoices are still open
+(only due dates may lie after it, in the `instalments` profile). The latent risk never
+leaves the generator: models must learn from behaviour.
+
+That is the `default` profile; `features.synthetic_profiles` describes the others
+(`thin`, `many-counterparties`, `instalments`), the shapes real companies' books have.
 
 This module runs the stages in order and writes the files; the stages live in
 `features.synthetic_customers` (customers and their risk), `features.synthetic_invoices`
-(invoices and their outcomes) and `features.synthetic_events` (the tables drawn from them).
+(invoices and their outcomes), `features.synthetic_schedules` (fee schedules and payment
+plans) and `features.synthetic_events` (the tables drawn from them).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ import pyarrow.parquet as pq
 from features.synthetic_customers import draw_customers
 from features.synthetic_events import collection_actions, invoice_frame, settlements
 from features.synthetic_invoices import draw_invoices, draw_outcomes
+from features.synthetic_profiles import Profile, get_profile
+from features.synthetic_schedules import draw_schedules
 from kernel.schema import TABLES
 
 __all__ = ["generate_ledger", "write_ledger"]
@@ -52,27 +59,38 @@ _STAGES = ("customers", "invoices", "outcomes", "payments", "adjustments", "acti
 
 def generate_ledger(
     *,
-    customers: int,
+    customers: int | None = None,
     seed: int = 0,
-    years: float = 3.0,
+    years: float | None = None,
     end_date: datetime.date | None = None,
     default_rate: float | None = None,
+    profile: str | Profile = "default",
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Generate the five canonical tables for `customers` over `years` ending at `end_date`.
 
     Args:
-        customers: number of customers (about 33 invoices each per year).
+        customers: number of customers (default: the profile's; in the default profile
+            about 33 invoices each per year).
         seed: same seed, same arguments -> identical frames.
-        years: length of the history.
+        years: length of the history (default: the profile's).
         end_date: last day with events (default today).
         default_rate: override the share of defaulting invoices; 0.0 gives a ledger where
-            every invoice is eventually paid within the horizon and nothing is written off.
+            every invoice is eventually paid within the horizon and nothing is written off
+            (default: the profile's).
+        profile: a ledger profile or its name (`features.synthetic_profiles`).
         on_progress: called as (stage, done, total) after each stage.
 
     Returns:
         Frames keyed by table name with the canonical columns of `kernel.schema.TABLES`.
+
+    Raises:
+        ConfigurationError: if `profile` names no profile.
     """
+    shape = get_profile(profile) if isinstance(profile, str) else profile
+    customers = shape.customers if customers is None else customers
+    years = shape.years if years is None else years
+    default_rate = shape.default_rate if default_rate is None else default_rate
     if customers < 1:
         raise ValueError(f"customers must be at least 1, got {customers}")
     if not 0.05 <= years <= 50:
@@ -88,11 +106,12 @@ def generate_ledger(
         if on_progress is not None:
             on_progress("generate", _STAGES.index(stage) + 1, len(_STAGES))
 
-    cust = draw_customers(rng, customers, start, end, months)
+    cust = draw_customers(rng, customers, start, end, months, shape)
     progress("customers")
-    inv = draw_invoices(rng, cust, start, end, months)
+    draw = draw_schedules if shape.instalments else draw_invoices
+    inv = draw(rng, cust, start, end, months, shape)
     progress("invoices")
-    out = draw_outcomes(rng, cust, inv, default_rate)
+    out = draw_outcomes(rng, cust, inv, default_rate, shape)
     progress("outcomes")
     payments, adjustments = settlements(rng, inv, out, end)
     progress("payments")
@@ -108,7 +127,8 @@ def generate_ledger(
         "actions": actions,
     }
     logger.info(
-        "Generated %s customers, %s invoices, %s payments, %s adjustments, %s actions",
+        "Generated (profile %s) %s customers, %s invoices, %s payments, %s adjustments, %s actions",
+        shape.name,
         *(f"{len(frames[name]):,}" for name in frames),
     )
     return frames

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.synthetic_profiles import PROFILES, Profile
+
 __all__ = ["TERMS", "Customers", "draw_customers", "sequential_ids"]
 
 _INDUSTRIES = {  # name: (share, risk shift)
@@ -101,6 +103,7 @@ class Customers:
     monthly_invoices: np.ndarray
     log_size: np.ndarray  # log of the usual invoice amount
     terms: np.ndarray
+    one_off: np.ndarray | None = None  # bool: exactly one invoice (None: nobody)
 
 
 def draw_customers(
@@ -109,11 +112,13 @@ def draw_customers(
     start: np.datetime64,
     end: np.datetime64,
     months: np.ndarray,
+    profile: Profile = PROFILES["default"],
 ) -> Customers:
     """`n` customers with their latent risk per month in `months`, drawn from `rng`.
 
     The draws happen in a fixed order (the steps below): the same seed gives the same
-    customers.
+    customers. Draws a profile adds come after them and only when it asks for them, so
+    the `default` profile draws exactly what the generator always drew.
     """
     industries = np.array(list(_INDUSTRIES))
     industry = rng.choice(len(industries), n, p=[v[0] for v in _INDUSTRIES.values()])
@@ -125,13 +130,14 @@ def draw_customers(
         + np.array([v[1] for v in _COUNTRIES.values()])[country]
     )
     m = len(months)
-    risk = _risk_paths(rng, base, m)
+    risk = _risk_paths(rng, base, m, profile.risk_drift)
     created, churned = _lifetimes(rng, base, risk, start, end, months)
     # Spells of liquidity trouble pass; they raise risk but do not end the relationship.
-    risk += _DISTRESS_SHIFT * _distress_episodes(rng, base, m)
-    monthly = rng.lognormal(np.log(3.4) - 0.5 * 0.7**2, 0.7, n)
-    log_size = rng.normal(np.log(1800.0), 0.9, n)
-    terms = TERMS[rng.choice(3, n, p=[0.55, 0.25, 0.20])]
+    risk += _DISTRESS_SHIFT * profile.risk_drift * _distress_episodes(rng, base, m)
+    monthly = rng.lognormal(np.log(profile.monthly_invoices) - 0.5 * 0.7**2, 0.7, n)
+    log_size = rng.normal(np.log(profile.amount_median), 0.9, n)
+    choices = np.array(profile.terms)
+    terms = choices[rng.choice(len(choices), n, p=list(profile.terms_weights))]
     # Limits follow expected exposure (monthly sales over the terms), with head-room.
     exposure = monthly * np.exp(log_size + 0.18) * terms / 30.0
     limit = np.maximum(np.round(exposure * rng.uniform(1.2, 2.5, n), -3), 1000.0)
@@ -147,11 +153,44 @@ def draw_customers(
             "currency": np.array([v[2] for v in _COUNTRIES.values()])[country],
         }
     )
-    return Customers(frame, created, churned, risk, monthly, log_size, terms)
+    one_off = None
+    if profile.one_off_share > 0:
+        one_off = _one_off_customers(rng, frame, created, churned, start, end, profile)
+    return Customers(frame, created, churned, risk, monthly, log_size, terms, one_off)
 
 
-def _risk_paths(rng: np.random.Generator, base: np.ndarray, m: int) -> np.ndarray:
-    """(customers, m) latent logits: each customer's level, a yearly drift and a wander."""
+def _one_off_customers(
+    rng: np.random.Generator,
+    frame: pd.DataFrame,
+    created: np.ndarray,
+    churned: np.ndarray,
+    start: np.datetime64,
+    end: np.datetime64,
+    profile: Profile,
+) -> np.ndarray:
+    """Mark the customers seen once; they join inside the window and never churn.
+
+    Joining inside the window gives each of them an active day for its one invoice, so
+    the share of one-off customers among those seen is the profile's share. Changes
+    `frame`, `created` and `churned` in place.
+    """
+    n = len(frame)
+    one_off = rng.random(n) < profile.one_off_share
+    span = int((end - start).astype(int)) + 1
+    joined = start + rng.integers(0, span, n).astype("timedelta64[D]")
+    created[one_off] = joined[one_off]
+    churned[one_off] = end + np.timedelta64(1, "D")
+    frame["created_at"] = created.astype("datetime64[ns]")
+    return one_off
+
+
+def _risk_paths(
+    rng: np.random.Generator, base: np.ndarray, m: int, drift: float = 1.0
+) -> np.ndarray:
+    """(customers, m) latent logits: each customer's level, a yearly drift and a wander.
+
+    `drift` scales the drift and the wander (0: each customer keeps its level).
+    """
     n = len(base)
     # Drift per year: most customers wander, some deteriorate, some improve.
     trend_kind = rng.choice(3, n, p=[0.7, 0.15, 0.15])
@@ -168,7 +207,8 @@ def _risk_paths(rng: np.random.Generator, base: np.ndarray, m: int) -> np.ndarra
     walk[:, 0] = shocks[:, 0]
     for month in range(1, m):
         walk[:, month] = _WANDER_REVERSION * walk[:, month - 1] + shocks[:, month]
-    return base[:, None] + slope[:, None] * (np.arange(m) / 12.0)[None, :] + walk
+    # Written as before profiles existed (drift 1.0 multiplies exactly): same floats.
+    return base[:, None] + drift * slope[:, None] * (np.arange(m) / 12.0)[None, :] + drift * walk
 
 
 def _lifetimes(

@@ -11,6 +11,7 @@ import pandas as pd
 
 from features.synthetic_customers import sequential_ids
 from features.synthetic_invoices import Invoices, Outcomes
+from features.synthetic_schedules import plan_payments
 from kernel.schema import TABLES
 
 __all__ = ["collection_actions", "invoice_frame", "settlements"]
@@ -27,10 +28,12 @@ def settlements(
     first = np.round((amount - credit) * out.partial, 2)
     rest = np.round(amount - credit - first, 2)
     written = ~np.isnat(out.write_off)
-    parts = [
-        (first > 0, first, out.partial_date),
-        (~written & (rest > 0), rest, out.settle),
-    ]
+    parts = [(first > 0, first, out.partial_date)]
+    pays_rest = ~written & (rest > 0)
+    if out.plan_parts is None:
+        parts.append((pays_rest, rest, out.settle))
+    else:
+        parts += plan_payments(rest, pays_rest, inv.issue, out.settle, out.plan_parts)
     payments = _events(inv, parts, end, "payment_date")
     payments.insert(0, "payment_id", sequential_ids("PAY-", len(payments)))
     payments = payments[TABLES["payments"].column_names]

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -184,9 +185,9 @@ def _typical_scores(
 
 
 def _open_invoices(
-    rows: pd.DataFrame, bundle: Bundle
+    rows: pd.DataFrame, bundle: Bundle, *, as_of: dt.date
 ) -> tuple[np.ndarray, list[OpenInvoice], list[dt.date], list[float]]:
-    """The model rows of open invoices, and the invoices scored, their issue dates, amounts."""
+    """The open invoices' model rows, scores (as unpaid on `as_of`), issue dates and amounts."""
     if not len(rows):
         return np.empty((0, len(bundle.feature_columns))), [], [], []
     X = bundle.matrix(rows)
@@ -196,6 +197,7 @@ def _open_invoices(
     due = rows["due_date"].dt.date.to_numpy()
     open_amount = rows["open_amount"].to_numpy(dtype="float64")
     disputed = rows["invoice_disputed"].to_numpy(dtype="int64")
+    unpaid = partial(InvoiceScores.open_on, as_of=as_of, horizon_days=bundle.horizon_days)
     invoices = [
         OpenInvoice(
             invoice_id=ids[k],
@@ -203,7 +205,7 @@ def _open_invoices(
             due_date=due[k],
             open_amount=float(open_amount[k]),
             disputed=bool(disputed[k]),
-            **vars(InvoiceScores.at(scores, k)),
+            **vars(unpaid(InvoiceScores.at(scores, k), due_date=due[k])),
         )
         for k in range(len(rows))
     ]
@@ -270,7 +272,7 @@ def build_entries(
         fallback_amount = float(usual.median()) if len(usual) else _FALLBACK_TYPICAL_AMOUNT
     typical = _typical_scores(bundle, policy, records, as_of=as_of, fallback_amount=fallback_amount)
     rows = rows[rows["customer_id"].astype("str").isin(records.keys())]
-    X, invoices, issue, amounts = _open_invoices(rows, bundle)
+    X, invoices, issue, amounts = _open_invoices(rows, bundle, as_of=as_of)
     positions: dict[str, list[int]] = defaultdict(list)
     for k, inv in enumerate(invoices):
         positions[inv.customer_id].append(k)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -86,6 +86,24 @@ def _sample(mask: np.ndarray, limit: int, *, seed: int) -> np.ndarray:
     return np.sort(rng.choice(rows, size=limit, replace=False))
 
 
+def _checked_sample(check: DataCheck, y_train: np.ndarray, notes: Sequence[str]) -> DataCheck:
+    """`check` with `notes` first, and without a default model if the sample has one class.
+
+    The training period holds both classes (`check_history`), but a sample of a huge
+    period with a handful of defaults may not.
+    """
+    reason = check.default_unavailable_reason
+    if reason is None and len(np.unique(y_train)) < 2:
+        reason = (
+            f"the sampled training rows hold {int(y_train.sum())} defaults of {len(y_train)}: "
+            "the default model needs both outcomes; raise DUECAST_TRAIN_MAX_ROWS"
+        )
+        logger.warning("%s", reason)
+    if not notes and reason == check.default_unavailable_reason:
+        return check
+    return DataCheck(warnings=[*notes, *check.warnings], default_unavailable_reason=reason)
+
+
 def _step(progress: Progress | None, stage: str, done: int, total: int) -> None:
     if progress is not None:
         progress(stage, done, total)
@@ -109,6 +127,7 @@ def run_backtest(
     settings: Settings,
     on_progress: Progress | None = None,
     overrides: Mapping[str, object] | None = None,
+    notes: Sequence[str] = (),
 ) -> BacktestResult:
     """Fit the models and baselines on time folds of `table` and evaluate them on the test period.
 
@@ -118,6 +137,7 @@ def run_backtest(
         settings: periods, thresholds and model settings.
         on_progress: called with (stage, done, total) after each step.
         overrides: LightGBM parameters replacing the defaults of every model (tests).
+        notes: warnings found before the backtest (the as-of date chosen), shown first.
 
     Raises:
         InsufficientDataError: if the history cannot support even the days-late models.
@@ -142,6 +162,7 @@ def run_backtest(
         days[folds.valid],
     )
     test = test_set(table, X, folds.test)
+    check = _checked_sample(check, split.y_tr, notes)
     _step(on_progress, stage, 1, total)
 
     fitted = _fit(

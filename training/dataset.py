@@ -52,6 +52,7 @@ def load_training_table(
     as_of: datetime.date | None = None,
     horizon_days: int | None = None,
     snapshot_every_days: int | None = None,
+    today: datetime.date | None = None,
 ) -> tuple[pd.DataFrame, datetime.date, Ledger]:
     """The training table of the store's ledger cut at `as_of` (default: after its last event).
 
@@ -59,16 +60,18 @@ def load_training_table(
 
     Args:
         settings: the store, and the horizon and snapshot interval used by default.
-        as_of: cut date (default: the day after the store's last event).
+        as_of: cut date (default: the day after the store's last event dated on or
+            before `today`; see `features.export.default_as_of`).
         horizon_days: the default horizon instead of `settings.horizon_days`.
         snapshot_every_days: the snapshot interval instead of the settings' (0: issue
             date only).
+        today: the date rows after which are left out of the default as-of date (tests).
 
     Returns:
         (table, as_of, ledger) with the table of `features.build.build_training_table`.
     """
     ledger = ledger_from_store(get_engine(settings.database_url))
-    as_of = as_of or default_as_of(ledger)
+    as_of = as_of or default_as_of(ledger, today=today)
     if snapshot_every_days is None:
         snapshot_every_days = settings.training_snapshot_every_days
     table = build_training_table(

@@ -37,6 +37,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from features.spec import CATEGORICAL_COLUMNS
+from kernel.errors import InsufficientDataError
 from training.bundle import DAYS_LATE_KEYS, ScoreCalibrator
 
 __all__ = [
@@ -172,9 +173,19 @@ def fit_default_model(
 def fit_calibrator(
     raw: np.ndarray, y: np.ndarray, *, isotonic_min_defaults: int
 ) -> ScoreCalibrator:
-    """Calibrator from validation raw scores: isotonic with enough defaults, else Platt."""
+    """Calibrator from validation raw scores: isotonic with enough defaults, else Platt.
+
+    Raises:
+        InsufficientDataError: if `y` holds one class only (`training.sufficiency`
+            keeps such runs from getting here).
+    """
     raw = np.asarray(raw, dtype="float64")
     y = np.asarray(y, dtype="int64")
+    if len(np.unique(y)) < 2:
+        raise InsufficientDataError(
+            f"cannot calibrate default probabilities: the validation period holds "
+            f"{int(y.sum())} defaults of {len(y)} rows, both outcomes are needed"
+        )
     if int(y.sum()) >= isotonic_min_defaults:
         model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
         return ScoreCalibrator("isotonic", model)

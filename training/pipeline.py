@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 import kernel
+from features import export
 from features.spec import FEATURE_SET_VERSION, spec_as_records
 from kernel.config import Settings
 from kernel.errors import ModelNotFoundError
@@ -97,14 +98,17 @@ def train(
     as_of: datetime.date | None = None,
     on_progress: Progress | None = None,
     overrides: Mapping[str, object] | None = None,
+    today: datetime.date | None = None,
 ) -> TrainOutcome:
     """Train on the store's history as of `as_of`, log to MLflow, register a challenger.
 
     Args:
         settings: store, tracking store and training settings.
-        as_of: cut date (default: the day after the last event in the store).
+        as_of: cut date (default: the day after the last event in the store dated on or
+            before today; rows after today are left out, with a warning).
         on_progress: called with (stage, done, total).
         overrides: LightGBM parameters replacing the defaults (experiments, tests).
+        today: today's date instead of the UTC clock's (tests).
 
     Raises:
         ModelNotFoundError: if the store holds no invoices.
@@ -113,9 +117,18 @@ def train(
     from training.plots import write_plots
     from training.registry import log_training_run
 
-    table, as_of, _ = load_training_table(settings, as_of=as_of)
+    chosen = as_of is None
+    today = today or export.utc_today()
+    table, as_of, ledger = load_training_table(settings, as_of=as_of, today=today)
+    # Rows dated after today were left out of the as-of date: say so beside the data check.
+    note = export.future_dated_note(ledger, as_of=as_of, today=today) if chosen else None
     result = run_backtest(
-        table, as_of=as_of, settings=settings, on_progress=on_progress, overrides=overrides
+        table,
+        as_of=as_of,
+        settings=settings,
+        on_progress=on_progress,
+        overrides=overrides,
+        notes=[note] if note else [],
     )
     fingerprint = data_fingerprint(table)
     trained_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

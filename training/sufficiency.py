@@ -81,8 +81,34 @@ def check_history(table: pd.DataFrame, folds: Folds, settings: Settings) -> Data
             f"{settings.min_validation_defaults} are needed to calibrate probabilities "
             "(DUECAST_MIN_VALIDATION_DEFAULTS); the days-late models are trained"
         )
+    else:
+        reason = _one_class_reason(d_train, n_train, d_valid, n_valid)
     if reason is None and d_test == 0:
         warnings.append("the test period holds no defaults: default metrics are undefined")
+    elif reason is None and d_test == n_test:
+        warnings.append(
+            f"the test period holds only defaults ({d_test} of {n_test} rows): ROC AUC and "
+            "PR AUC are undefined"
+        )
     for message in [*warnings, *([reason] if reason else [])]:
         logger.warning("%s", message)
     return DataCheck(warnings=warnings, default_unavailable_reason=reason)
+
+
+def _one_class_reason(d_train: int, n_train: int, d_valid: int, n_valid: int) -> str | None:
+    """Why the default model cannot train when a period holds only defaults, or None.
+
+    A classifier needs both outcomes to learn and to calibrate; a period where every
+    invoice defaulted (often instalments dated after the as-of date) has one.
+    """
+    for period, defaults, rows, need in (
+        ("training", d_train, n_train, "learn from"),
+        ("validation", d_valid, n_valid, "calibrate probabilities on"),
+    ):
+        if defaults == rows:
+            return (
+                f"the {period} period holds only defaults ({defaults} of {rows} rows): the "
+                f"default model needs paid invoices to {need}; the days-late models are "
+                "trained. Check for invoices dated in the future or payments not imported"
+            )
+    return None

@@ -17,14 +17,34 @@ from duecast.cli._common import (
     user_errors,
 )
 
+# Imported at start, unlike the commands' packages: `--help` lists the profile names,
+# and this module holds only dataclasses (no pandas, no numpy).
+from features.synthetic_profiles import PROFILES
+
 __all__ = ["features_", "generate", "import_"]
 
 
 def generate(
-    customers: Annotated[int, typer.Option(min=1, help="Number of customers.")],
     out: Annotated[Path, typer.Option(help="Folder to write the CSV files into.")],
+    customers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Number of customers (default: the profile's).", show_default=False
+        ),
+    ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help=f"Ledger profile: {', '.join(PROFILES)} (features/synthetic_profiles.py)."
+        ),
+    ] = "default",
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
-    years: Annotated[float, typer.Option(min=0.1, max=20, help="Years of history.")] = 3.0,
+    years: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1, max=20, help="Years of history (default: the profile's).", show_default=False
+        ),
+    ] = None,
     end_date: Annotated[
         str | None,
         typer.Option("--end-date", help="Last day of history, YYYY-MM-DD (default: today)."),
@@ -36,7 +56,10 @@ def generate(
         ),
     ] = None,
 ) -> None:
-    """Write a realistic synthetic AR ledger as CSV files in the canonical import format."""
+    """Write a realistic synthetic AR ledger as CSV files in the canonical import format.
+
+    Each --profile is a shape real books have, described in features/synthetic_profiles.py.
+    """
     from features.synthetic import generate_ledger, write_ledger
 
     end = parse_date(end_date, "--end-date") if end_date else None
@@ -47,6 +70,7 @@ def generate(
             years=years,
             end_date=end,
             default_rate=default_rate,
+            profile=profile,
             on_progress=progress,
         )
         paths = write_ledger(frames, out)
@@ -107,7 +131,8 @@ def features_(
         typer.Option(
             "--as-of",
             help="Cut date YYYY-MM-DD: only events dated before it are used "
-            "(default: the day after the store's last event).",
+            "(default: the day after the store's last event dated on or before today; "
+            "later rows are left out with a warning).",
         ),
     ] = None,
     snapshot_every: Annotated[

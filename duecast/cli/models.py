@@ -29,7 +29,8 @@ def train_(
         typer.Option(
             "--as-of",
             help="Cut date YYYY-MM-DD: train on what was known before it "
-            "(default: the day after the store's last event).",
+            "(default: the day after the store's last event dated on or before today; "
+            "later rows are left out with a warning).",
         ),
     ] = None,
 ) -> None:

@@ -7,7 +7,9 @@ cut-offs once (`.with_grade_cutoffs(bundle.thresholds)`, done when the serving s
 built) and pass it to every call. Every result carries its reasons in words.
 
 Modules: `records` (inputs), `scores` (one invoice's scores, expected loss, payment
-date), `grades`, `dunning` (the ladder, promises, follow-ups), `worklist` (items and
+date; `InvoiceScores.open_on` conditions them on the invoice being unpaid on the serving
+date: past due + horizon it is a default, P = 1, and no payment date lies before that
+day), `grades`, `dunning` (the ladder, promises, follow-ups), `worklist` (items and
 ranking: `worklist_item` builds one customer's item, `rank_key` is the one ranking
 order), `limits`, `orders`, `cash`, `discount`.
 

@@ -3,6 +3,15 @@
     expected loss          = open amount × P(default)
     predicted payment date = due date + days late (rounded to whole days)
 
+An invoice still open on the serving date D is scored given what the ledger says of it
+(`InvoiceScores.open_on`):
+
+    due date + H < D  →  a default (the label rule of training): P(default) = 1
+    days late         ≥  D − due date, for the mean and each quantile (it is unpaid today)
+
+so no answer gives a past payment date, and every answer built on open invoices (invoice
+scoring, the worklist, the cash forecast, `duecast score`) counts the same defaults.
+
 The one place these are computed: invoice scoring (API), the worklist and batch scoring
 (`duecast score`) all call them.
 """
@@ -16,7 +25,15 @@ from typing import Protocol, SupportsFloat
 
 from serving.decisions.records import OpenInvoice, is_missing, is_present
 
-__all__ = ["InvoiceScores", "ScoreArrays", "ScoreColumn", "expected_loss", "payment_date"]
+__all__ = [
+    "InvoiceScores",
+    "ScoreArrays",
+    "ScoreColumn",
+    "expected_loss",
+    "past_horizon",
+    "past_horizon_reason",
+    "payment_date",
+]
 
 
 class ScoreColumn(Protocol):
@@ -72,9 +89,46 @@ class InvoiceScores:
             days_late_p90=invoice.days_late_p90,
         )
 
+    def open_on(self, *, due_date: dt.date, as_of: dt.date, horizon_days: int) -> InvoiceScores:
+        """These scores for an invoice due on `due_date` and still unpaid on `as_of`.
+
+        Past due + `horizon_days` it is a default by the ledger's own rule: P(default) = 1,
+        with or without a default model (a fact, not a prediction). Days late (mean and
+        quantiles) are at least the days already overdue: the prediction given that it
+        is unpaid today, so p10 ≤ p50 ≤ p90 stay ordered and no payment date is past.
+        """
+        overdue = float((as_of - due_date).days)
+        default = past_horizon(due_date, as_of=as_of, horizon_days=horizon_days)
+        return InvoiceScores(
+            p_default=1.0 if default else self.p_default,
+            days_late=_at_least(self.days_late, overdue),
+            days_late_p10=_at_least(self.days_late_p10, overdue),
+            days_late_p50=_at_least(self.days_late_p50, overdue),
+            days_late_p90=_at_least(self.days_late_p90, overdue),
+        )
+
     def expected_loss(self, open_amount: float) -> float | None:
         """Open amount × P(default); None when P(default) is unavailable."""
         return None if is_missing(self.p_default) else expected_loss(open_amount, self.p_default)
+
+
+def _at_least(days_late: float, floor: float) -> float:
+    # A missing prediction stays missing: it is not known to be `floor`.
+    return days_late if is_missing(days_late) else max(days_late, floor)
+
+
+def past_horizon(due_date: dt.date, *, as_of: dt.date, horizon_days: int) -> bool:
+    """True when an invoice still open on `as_of` is a default: due date + H before `as_of`.
+
+    The label rule of training (`features.labels`): unsettled H days after due, known
+    from the day after.
+    """
+    return due_date + dt.timedelta(days=horizon_days) < as_of
+
+
+def past_horizon_reason(horizon_days: int) -> str:
+    """The reason, in words, of P(default) = 1 for an invoice past due + H."""
+    return f"more than {horizon_days} days past due: counted as a default"
 
 
 def expected_loss(open_amount: float, p_default: float | None) -> float:

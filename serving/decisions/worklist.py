@@ -167,9 +167,12 @@ def _weighted(invoices: list[OpenInvoice], attr: str) -> float | None:
 
 
 def _customer_grade(invoices: list[OpenInvoice], policy: PolicySettings) -> RiskGrade:
-    # Weighted by open amount: the grade should reflect where the money is.
+    # Weighted by open amount: the grade should reflect where the money is. Without a
+    # default model only invoices past due + H have a P(default) (1, by the ledger's
+    # rule): a mean over them alone would grade the whole customer on them.
+    known = all(is_present(inv.p_default) for inv in invoices)
     return assess_grade(
-        _weighted(invoices, "p_default"),
+        _weighted(invoices, "p_default") if known else None,
         _weighted(invoices, "days_late_p50"),
         policy=policy,
     )
@@ -214,12 +217,19 @@ def _item_reasons(steps: Sequence[InvoiceStep], policy: PolicySettings) -> list[
             f"{len(overdue)} of {len(steps)} open invoices overdue, {_money(overdue_amount)} "
             f"in total, the oldest {oldest} days"
         )
-    if any(not is_missing(s.p_default) for s in steps):
+    scored = [s for s in steps if not is_missing(s.p_default)]
+    if len(scored) == len(steps):
         reasons.append(
             f"expected loss {_money(loss)} on {_money(open_amount)} open "
             f"({loss / open_amount:.1%} average chance of default)"
             if open_amount > 0
             else f"expected loss {_money(loss)}"
+        )
+    elif scored:
+        # No default model: only invoices past due + H have a P(default), 1 by the rule.
+        reasons.append(
+            f"expected loss {_money(loss)}: {len(scored)} of {len(steps)} open invoices "
+            "past the default horizon count as lost; no default model yet for the others"
         )
     else:
         reasons.append("no default model yet: priority counts only the cost of waiting")

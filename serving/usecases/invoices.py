@@ -1,7 +1,10 @@
 """Scoring invoices: open ones by id and new ones (the API), every open one (`duecast score`).
 
 Expected loss and payment dates come from `serving.decisions.scores`, the one place
-they are computed.
+they are computed. Every invoice scored here is unpaid on the serving date (an open one,
+or a new one); its scores are given that (`InvoiceScores.open_on`: open invoices carry
+them from `serving.entries`), and one past due + H is a default with that reason instead
+of the model's.
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ import pandas as pd
 from features.online import new_invoice_features
 from kernel.errors import ConflictError, UnknownEntityError
 from serving.decisions.records import is_missing
-from serving.decisions.scores import InvoiceScores, payment_date
+from serving.decisions.scores import (
+    InvoiceScores,
+    past_horizon,
+    past_horizon_reason,
+    payment_date,
+)
 from serving.entries import CustomerEntry
 from serving.reasons import TOP_REASONS, explain, feature_values
 from serving.schemas import DaysLateOut, InvoiceScoreOut, InvoicesScoredOut, NewInvoice, ReasonOut
@@ -77,6 +85,15 @@ def _invoice_out(
     )
 
 
+def _rule_reasons(state: ServingState, due: dt.date) -> list[ReasonOut] | None:
+    """The reason of P(default) = 1 for an invoice past due + H on the serving date, in
+    place of the model's; None for any other invoice."""
+    horizon = state.bundle.horizon_days
+    if not past_horizon(due, as_of=state.as_of, horizon_days=horizon):
+        return None
+    return [ReasonOut(text=past_horizon_reason(horizon), source="policy", effect="raises risk")]
+
+
 def _find_open_invoice(
     state: ServingState, invoice_id: str, owner_of: Callable[[str], str | None]
 ) -> tuple[CustomerEntry, int]:
@@ -101,14 +118,16 @@ def _scored_open(
     for invoice_id in invoice_ids:
         entry, k = _find_open_invoice(state, invoice_id, owner_of)
         inv = entry.invoices[k]
-        x = entry.invoice_x[k : k + 1]
-        contributions = bundle.contributions(x)[0]
-        reasons = explain(
-            contributions,
-            feature_values(bundle, x[0]),
-            feature_columns=bundle.feature_columns,
-            top=TOP_REASONS,
-        )
+        reasons = _rule_reasons(state, inv.due_date)
+        if reasons is None:
+            x = entry.invoice_x[k : k + 1]
+            explained = explain(
+                bundle.contributions(x)[0],
+                feature_values(bundle, x[0]),
+                feature_columns=bundle.feature_columns,
+                top=TOP_REASONS,
+            )
+            reasons = model_reasons(explained)
         out.append(
             _invoice_out(
                 invoice_id=invoice_id,
@@ -118,7 +137,7 @@ def _scored_open(
                 open_amount=inv.open_amount,
                 due=inv.due_date,
                 scores=InvoiceScores.of(inv),
-                reasons=model_reasons(reasons),
+                reasons=reasons,
             )
         )
     return out
@@ -149,11 +168,16 @@ def _scored_new(state: ServingState, new_invoices: Sequence[NewInvoice]) -> list
     contributions = bundle.contributions(X)
     out = []
     for k, order in enumerate(new_invoices):
-        reasons = explain(
-            contributions[k],
-            values_list[k],
-            feature_columns=bundle.feature_columns,
-            top=TOP_REASONS,
+        reasons = _rule_reasons(state, dues[k]) or model_reasons(
+            explain(
+                contributions[k],
+                values_list[k],
+                feature_columns=bundle.feature_columns,
+                top=TOP_REASONS,
+            )
+        )
+        scores_k = InvoiceScores.at(scores, k).open_on(
+            due_date=dues[k], as_of=state.as_of, horizon_days=bundle.horizon_days
         )
         out.append(
             _invoice_out(
@@ -163,8 +187,8 @@ def _scored_new(state: ServingState, new_invoices: Sequence[NewInvoice]) -> list
                 amount=order.amount,
                 open_amount=order.amount,
                 due=dues[k],
-                scores=InvoiceScores.at(scores, k),
-                reasons=model_reasons(reasons),
+                scores=scores_k,
+                reasons=reasons,
             )
         )
     return out

@@ -45,12 +45,14 @@ def test_score_writes_the_feature_module_scores_of_every_open_invoice(
     bundle = load_bundle(api_template.models_dir / "champion")
     rows = build_open_invoice_rows(api_template.ledger, as_of=AS_OF)
     expected = bundle.predict(bundle.matrix(rows))
+    # Given that each is unpaid today: past due + H a default, days late >= days overdue.
+    overdue = (pd.Timestamp(AS_OF) - rows["due_date"]).dt.days.to_numpy(dtype="float64")
+    p_default = np.where(overdue > bundle.horizon_days, 1.0, expected.p_default)
+    p50 = np.maximum(expected.days_late_p50, overdue)
     assert scores["invoice_id"].tolist() == rows["invoice_id"].tolist()
-    np.testing.assert_allclose(scores["p_default"], expected.p_default, rtol=1e-9)
-    np.testing.assert_allclose(scores["days_late_p50"], expected.days_late_p50, rtol=1e-9)
-    np.testing.assert_allclose(
-        scores["expected_loss"], (rows["open_amount"] * expected.p_default).round(2)
-    )
+    np.testing.assert_allclose(scores["p_default"], p_default, rtol=1e-9)
+    np.testing.assert_allclose(scores["days_late_p50"], p50, rtol=1e-9)
+    np.testing.assert_allclose(scores["expected_loss"], (rows["open_amount"] * p_default).round(2))
     assert (scores["days_late_p10"] <= scores["days_late_p90"] + 1e-9).all()
 
 
