@@ -13,7 +13,7 @@ import numpy as np
 from features.synthetic_customers import Customers, sequential_ids
 from features.synthetic_profiles import PROFILES, Profile
 
-__all__ = ["Invoices", "Outcomes", "draw_invoices", "draw_outcomes"]
+__all__ = ["Invoices", "Outcomes", "draw_invoices", "draw_outcomes", "invoices_in_order"]
 
 # Orders per month relative to the average: a summer dip and a busy autumn and year end.
 _SEASON = np.array([0.9, 0.95, 1.1, 1.0, 1.0, 1.05, 0.9, 0.75, 1.05, 1.1, 1.15, 1.05])
@@ -91,6 +91,22 @@ def draw_invoices(
         + 0.1 * (terms > 45)
         + rng.normal(0.0, profile.invoice_noise, len(c))
     )
+    return invoices_in_order(cust, c, issue, due, amount, risk)
+
+
+def invoices_in_order(
+    cust: Customers,
+    c: np.ndarray,
+    issue: np.ndarray,
+    due: np.ndarray,
+    amount: np.ndarray,
+    risk: np.ndarray,
+) -> Invoices:
+    """The drawn invoices sorted by issue date then customer, numbered in that order.
+
+    The sort is stable: invoices of one customer issued the same day (a schedule's
+    instalments) keep the order they were drawn in.
+    """
     order = np.lexsort((c, issue))
     c, issue, due, amount, risk = c[order], issue[order], due[order], amount[order], risk[order]
     return Invoices(

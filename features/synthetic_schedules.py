@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.synthetic_customers import Customers, sequential_ids
-from features.synthetic_invoices import Invoices, off_weekends
+from features.synthetic_customers import Customers
+from features.synthetic_invoices import Invoices, invoices_in_order, off_weekends
 from features.synthetic_profiles import Profile
 
 __all__ = ["draw_schedules", "plan_payments"]
@@ -55,18 +55,8 @@ def draw_schedules(
     month = (issue.astype("datetime64[M]") - months[0]).astype(int)
     young = (issue - cust.created[c]).astype(int) < 180
     risk = cust.risk[c, month] + 0.8 * young + np.repeat(shocks, count)
-    order = np.lexsort((c, issue))  # stable: a schedule's instalments stay in due order
-    c, issue, due, amount, risk = c[order], issue[order], due[order], amount[order], risk[order]
-    return Invoices(
-        c,
-        issue,
-        due,
-        amount,
-        risk,
-        sequential_ids("INV-", len(c)),
-        cust.frame["customer_id"].to_numpy()[c],
-        cust.frame["currency"].to_numpy()[c],
-    )
+    # A schedule's instalments are issued the same day: the stable sort keeps due order.
+    return invoices_in_order(cust, c, issue, due, amount, risk)
 
 
 def plan_payments(
