@@ -203,3 +203,13 @@ def _cmdline(pid: int) -> bytes | None:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (a `timeout`, a cancelled job) end the run through its `finally`
+    blocks, which stop the server, instead of orphaning it."""
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -46,6 +46,7 @@ from _measure import (
     free_port,
     prepare_store,
     report,
+    stop_on_sigterm,
     stop_server,
     wait_ready,
 )
@@ -167,6 +168,7 @@ def main() -> int:
         help="requests/s of the bounded load (the target throughput)",
     )
     args = parser.parse_args()
+    stop_on_sigterm()
 
     tmp = None if args.work else tempfile.TemporaryDirectory()
     work = args.work or Path(tmp.name)  # type: ignore[union-attr]

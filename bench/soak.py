@@ -29,7 +29,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from _measure import (
     prepare_store,
     report,
     rss_kib,
+    stop_on_sigterm,
     stop_server,
     wait_ready,
 )
@@ -226,10 +226,6 @@ def _workers(server: subprocess.Popen, expected: int, timeout: float = 30) -> li
         time.sleep(0.5)
 
 
-def _terminated(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -245,9 +241,7 @@ def main() -> int:
         "--warmup", type=float, default=10.0, help="seconds of the same load before RSS start"
     )
     args = parser.parse_args()
-    # SIGTERM (a `timeout`, a CI job cancelled) ends the run through the `finally` that
-    # stops the server, instead of orphaning it.
-    signal.signal(signal.SIGTERM, _terminated)
+    stop_on_sigterm()
     if args.rate <= 0 or args.seconds <= 0 or args.connections < 1:
         parser.error("--rate and --seconds must be positive, --connections at least 1")
 
