@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Send
 
 from kernel.errors import (
     ConfigurationError,
@@ -34,11 +35,13 @@ from kernel.errors import (
 
 __all__ = [
     "STATUS_OF",
+    "WRITE_STATUSES",
     "ErrorOut",
     "ValidationIssue",
     "error_body",
     "error_responses",
     "install_error_handlers",
+    "send_closing_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -140,6 +143,12 @@ _RETRY_AFTER = {
 }
 
 
+# What a rate-limited call with a JSON body can answer (writes, scoring): bad body
+# (400, 413, 422), key (401, 403), unknown (404) or conflicting (409) entities, rate
+# (429), no model or store (503).
+WRITE_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+
+
 def error_responses(
     *statuses: int, descriptions: dict[int, str] | None = None, html_route: bool = False
 ) -> dict[int | str, dict[str, Any]]:
@@ -215,3 +224,23 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DuecastError, _duecast_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+async def send_closing_json(send: Send, status: int, body: bytes) -> None:
+    """Send a whole JSON response that ends the connection (`Connection: close`).
+
+    For answers given while the request is unread or broken (413, 500): the connection
+    cannot carry another request.
+    """
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.errors import error_body
+from serving.errors import error_body, send_closing_json
 
 __all__ = ["BodyLimitMiddleware", "RateLimiter"]
 
@@ -77,21 +77,8 @@ def _counting(receive: Receive, limit: int) -> Receive:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = error_body(_too_large(limit), "RequestTooLarge")
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                # The unread body is still on the wire: this connection cannot carry
-                # another request.
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    # The unread body is still on the wire: this connection cannot carry another request.
+    await send_closing_json(send, 413, error_body(_too_large(limit), "RequestTooLarge"))
 
 
 class RateLimiter:

@@ -145,18 +145,7 @@ class RequestContextMiddleware:
 
 async def _send_500(send: Send, request_id: str) -> None:
     # Imported here: serving.errors reads REQUEST_ID from this module.
-    from serving.errors import error_body
+    from serving.errors import error_body, send_closing_json
 
     body = error_body(_INTERNAL_ERROR + f"request id {request_id}", "InternalServerError")
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_closing_json(send, 500, body)

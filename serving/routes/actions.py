@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.deps import EngineDep, LimitedCollectorKey, RuntimeDep, SettingsDep
-from serving.errors import error_responses
+from serving.errors import WRITE_STATUSES, error_responses
 from serving.schemas import ActionOut, ActionRequest
 from serving.usecases.present import action_out
 from serving.writes import record_action
@@ -35,15 +35,7 @@ def _render(values: Mapping[str, Any]) -> dict[str, Any]:
             "description": "Replay: this Idempotency-Key already stored this action",
         },
         **error_responses(
-            400,
-            401,
-            403,
-            404,
-            409,
-            413,
-            422,
-            429,
-            503,
+            *WRITE_STATUSES,
             descriptions={
                 404: "Unknown customer or invoice",
                 409: "Idempotency-Key reused with another body, or the invoice belongs to "

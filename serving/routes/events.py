@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.deps import EngineDep, LimitedAdminKey, RuntimeDep
-from serving.errors import error_responses
+from serving.errors import WRITE_STATUSES, error_responses
 from serving.schemas import EventOut, InvoiceEventRequest, PaymentEventRequest
 from serving.writes import WriteResult, record_invoice, record_payment
 
@@ -19,15 +19,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 _RESPONSES = {
     200: {"model": EventOut, "description": "Already stored (unchanged) or updated"},
     **error_responses(
-        400,
-        401,
-        403,
-        404,
-        409,
-        413,
-        422,
-        429,
-        503,
+        *WRITE_STATUSES,
         descriptions={
             404: "Unknown customer / invoice",
             409: "The invoice belongs to another customer",

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from features.store import TABLE_OBJECTS
 from serving.deps import EngineDep, LimitedScorerKey, StateDep
-from serving.errors import error_responses
+from serving.errors import WRITE_STATUSES, error_responses
 from serving.schemas import InvoiceScoreRequest, InvoicesScoredOut
 from serving.usecases.invoices import score_invoices
 
@@ -22,15 +22,7 @@ _invoices = TABLE_OBJECTS["invoices"]
     response_model=InvoicesScoredOut,
     summary="Score open invoices by id, or new invoices",
     responses=error_responses(
-        400,
-        401,
-        403,
-        404,
-        409,
-        413,
-        422,
-        429,
-        503,
+        *WRITE_STATUSES,
         descriptions={
             404: "Unknown invoice or customer",
             409: "The invoice is not open at the serving date",
