@@ -29,7 +29,7 @@ from features.customer_features import (
     ledger_context,
     state_of,
 )
-from features.labels import labels_from_timeline
+from features.labels import DEFAULT_VERY_LATE_DAYS, labels_from_timeline
 from features.ledger import Ledger, day_timestamp
 from features.snapshots import asof_last, days_between, snapshot_dates
 from features.spec import CATEGORICAL_COLUMNS, CUSTOMER_FEATURE_COLUMNS, FEATURE_COLUMNS
@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 KEY_COLUMNS = ["invoice_id", "customer_id", "snapshot_date"]
 BASE_COLUMNS = ["issue_date", "due_date", "amount", "open_amount"]
-LABEL_COLUMNS = ["days_late", "default", "settled_date"]
+LABEL_COLUMNS = ["days_late", "default", "very_late", "settled_date"]
 # Terms of a new order when neither the order nor the customer has any.
 DEFAULT_TERMS_DAYS = 30
 
@@ -122,23 +122,34 @@ def build_training_table(
     as_of: datetime.date,
     horizon_days: int = 90,
     snapshot_every_days: int | None = None,
+    very_late_days: int = DEFAULT_VERY_LATE_DAYS,
+    include_open: bool = False,
 ) -> pd.DataFrame:
     """The training table as of `as_of`: features and labels of mature invoices.
 
     One row per (invoice, snapshot date) for invoices issued before `as_of` whose
     outcome is known at `as_of` (see `features.labels`): a snapshot at the issue date,
     and with `snapshot_every_days` = N one every N days after it while the invoice is
-    still open, before due date + horizon and before `as_of`.
+    still open, before due date + horizon and before `as_of`. very_late is 1 for a
+    default or a settlement more than `very_late_days` after due.
+
+    With `include_open` the invoices whose outcome is not known yet get their rows too
+    (days_late NaN, default and very_late 0: unknown, not "paid"): the hazard model
+    learns from them as right-censored observations; every other consumer must select
+    rows by outcome (`training.folds.known_before`).
 
     Returns:
         Columns KEY_COLUMNS + issue_date, due_date, amount, open_amount +
-        FEATURE_COLUMNS + days_late, default, settled_date; sorted by snapshot_date,
+        FEATURE_COLUMNS + LABEL_COLUMNS; sorted by snapshot_date,
         then invoice_id; a fresh RangeIndex.
     """
     ctx = ledger_context(ledger, as_of)
     inv = ctx.timeline.invoices
-    labels = labels_from_timeline(inv, as_of=ctx.as_of, horizon_days=horizon_days)
-    mature = np.flatnonzero(labels["mature"].to_numpy())
+    labels = labels_from_timeline(
+        inv, as_of=ctx.as_of, horizon_days=horizon_days, very_late_days=very_late_days
+    )
+    known = labels["mature"].to_numpy()
+    mature = np.arange(len(inv)) if include_open else np.flatnonzero(known)
     sub = inv.iloc[mature]
     horizon_end = sub["due_date"] + pd.Timedelta(days=horizon_days)
     # Still open at the start of S means not closed before S: S <= closed date.
@@ -165,6 +176,7 @@ def build_training_table(
     table = _with_invoice_features(rows)
     table["days_late"] = labels["days_late"].to_numpy()[positions]
     table["default"] = labels["default"].to_numpy()[positions]
+    table["very_late"] = labels["very_late"].to_numpy()[positions]
     table["settled_date"] = labels["settled_date"].to_numpy()[positions]
     logger.info(
         "Training table as of %s: %d rows from %d mature invoices",

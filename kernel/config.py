@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         le=3650,
         description="Days after due date after which unsettled = default.",
     )
+    very_late_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days after due date after which a payment is very late: the risk target "
+        "when a ledger has too few defaults for a default model (below horizon_days).",
+    )
 
     # Import
     import_error_cap: int = Field(
@@ -133,7 +139,36 @@ class Settings(BaseSettings):
         description="Length of the validation period (early stopping, calibration).",
     )
     backtest_test_days: int = Field(
-        default=90, ge=7, description="Length of the test period the backtest reports on."
+        default=90, ge=7, description="Length of each test window the backtest reports on."
+    )
+    backtest_windows: int = Field(
+        default=3,
+        ge=1,
+        le=12,
+        description="Consecutive rolling-origin test windows (fewer, with a reason, when the "
+        "history is short).",
+    )
+    backtest_max_rows: int = Field(
+        default=150_000,
+        ge=1_000,
+        description="Training rows each backtest window learns from at most (sampled, seeded); "
+        "the refit on all history uses DUECAST_TRAIN_MAX_ROWS.",
+    )
+    train_hazard: bool = Field(
+        default=True,
+        description="Fit the discrete-time hazard model (learns from still-open invoices as "
+        "censored rows) as a candidate beside the direct models.",
+    )
+    hazard_max_rows: int = Field(
+        default=300_000,
+        ge=1_000,
+        description="Invoice-week rows the hazard model learns from at most per fit (whole "
+        "invoices sampled, seeded): it has about 8 rows per invoice and costs the most.",
+    )
+    backtest_resamples: int = Field(
+        default=1000,
+        ge=100,
+        description="Bootstrap resamples of the model-minus-baseline intervals.",
     )
     min_settled_invoices: int = Field(
         default=300,
@@ -220,6 +255,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"date_min ({self.date_min}) must come before date_max ({self.date_max}), "
                 f"both within {low} .. {high} (pandas' date range less the horizon)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_very_late_days(self) -> Settings:
+        # At V >= H "very late" is the default itself: no second target to learn.
+        if not 1 <= self.very_late_days < self.horizon_days:
+            raise ValueError(
+                f"DUECAST_VERY_LATE_DAYS ({self.very_late_days}) must be at least 1 and below "
+                f"DUECAST_HORIZON_DAYS ({self.horizon_days})"
             )
         return self
 

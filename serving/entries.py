@@ -32,7 +32,7 @@ from serving.decisions.limits import CreditLimit, monthly_sales_estimate, sugges
 from serving.decisions.records import ActionRecord, OpenInvoice
 from serving.decisions.scores import InvoiceScores
 from serving.decisions.worklist import WorklistItem, worklist_item
-from serving.reasons import TOP_REASONS, Reason, explain, feature_values
+from serving.reasons import TOP_REASONS, Reason, RiskTarget, explain, feature_values, risk_target
 from training.bundle import Bundle
 
 __all__ = ["CustomerEntry", "TypicalScore", "build_entries", "build_entries_isolated"]
@@ -58,6 +58,7 @@ class TypicalScore:
     scores: InvoiceScores
     grade: str
     grade_reason: str
+    target: RiskTarget  # what `scores.p_default` is the probability of
     # The largest contributions behind the score, in words (the customer's risk factors).
     reasons: tuple[Reason, ...] = ()
 
@@ -149,8 +150,8 @@ def _typical_scores(
     ids = list(records)
     if not ids:
         return {}
-    amounts = []
-    rows = []
+    target = risk_target(bundle)
+    amounts, rows = [], []
     for cid in ids:
         usual = records[cid].get("customer_median_invoice_amount")
         usual = None if usual is None else _number(usual)
@@ -165,13 +166,14 @@ def _typical_scores(
     out = {}
     for k, cid in enumerate(ids):
         score = InvoiceScores.at(scores, k)
-        grade = assess_grade(score.p_default, score.days_late_p50, policy=policy)
+        grade = assess_grade(score.p_default, score.days_late_p50, policy=policy, target=target)
         out[cid] = TypicalScore(
             amount=amounts[k],
             x=X[k : k + 1],
             scores=score,
             grade=grade.grade,
             grade_reason=grade.reason,
+            target=target,
             reasons=tuple(
                 explain(
                     contributions[k],
@@ -185,7 +187,7 @@ def _typical_scores(
 
 
 def _open_invoices(
-    rows: pd.DataFrame, bundle: Bundle, *, as_of: dt.date
+    rows: pd.DataFrame, bundle: Bundle, *, as_of: dt.date, target: RiskTarget
 ) -> tuple[np.ndarray, list[OpenInvoice], list[dt.date], list[float]]:
     """The open invoices' model rows, scores (as unpaid on `as_of`), issue dates and amounts."""
     if not len(rows):
@@ -205,7 +207,7 @@ def _open_invoices(
             due_date=due[k],
             open_amount=float(open_amount[k]),
             disputed=bool(disputed[k]),
-            **vars(unpaid(InvoiceScores.at(scores, k), due_date=due[k])),
+            **vars(unpaid(InvoiceScores.at(scores, k), due_date=due[k], target=target)),
         )
         for k in range(len(rows))
     ]
@@ -231,6 +233,7 @@ def _credit_limit(
         current_limit=current,
         history_invoices=int(_number(record["history_settled_count"])),
         days_late_p50=typical.scores.days_late_p50,
+        target=typical.target,
     )
 
 
@@ -271,14 +274,16 @@ def build_entries(
         usual = state["customer_median_invoice_amount"].dropna()
         fallback_amount = float(usual.median()) if len(usual) else _FALLBACK_TYPICAL_AMOUNT
     typical = _typical_scores(bundle, policy, records, as_of=as_of, fallback_amount=fallback_amount)
+    target = risk_target(bundle)
     rows = rows[rows["customer_id"].astype("str").isin(records.keys())]
-    X, invoices, issue, amounts = _open_invoices(rows, bundle, as_of=as_of)
+    X, invoices, issue, amounts = _open_invoices(rows, bundle, as_of=as_of, target=target)
     positions: dict[str, list[int]] = defaultdict(list)
     for k, inv in enumerate(invoices):
         positions[inv.customer_id].append(k)
     actions = _actions_by_customer(ledger.actions)
     attributes = _attributes(ledger.customers)
     entries: dict[str, CustomerEntry] = {}
+    item_of = partial(worklist_item, as_of=as_of, policy=policy, target=target)
     for cid, record in records.items():
         pos = positions.get(cid, [])
         own = tuple(invoices[k] for k in pos)
@@ -298,9 +303,7 @@ def build_entries(
             actions=acts,
             typical=typical[cid],
             limit=_credit_limit(record, typical[cid], current, policy),
-            item=worklist_item(
-                cid, own, grade=typical[cid].grade, as_of=as_of, policy=policy, actions=acts
-            ),
+            item=item_of(cid, own, grade=typical[cid].grade, actions=acts),
         )
     return entries, fallback_amount
 

@@ -3,7 +3,9 @@
 Each feature's sentence is built from its value ("paid 12 invoices 23 days late on
 average"), never its raw name, by the wording its spec entry carries
 (`features.spec.FeatureSpec.sentence`). The direction says whether the feature pushed
-the score toward risk (default probability up, or later payment) or away from it.
+the score toward risk (a higher probability of the risk target, or later payment) or
+away from it. `risk_target` says what the bundle's probability is of (default, or
+paying very late), for the sentences of `serving.decisions.target.chance_words`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,18 @@ import numpy as np
 
 from features.spec import FEATURE_SPEC
 from features.wording import is_unknown
+from serving.decisions.target import RiskTarget
 from training.bundle import Bundle
 
-__all__ = ["TOP_REASONS", "Reason", "explain", "feature_values", "sentence"]
+__all__ = [
+    "TOP_REASONS",
+    "Reason",
+    "RiskTarget",
+    "explain",
+    "feature_values",
+    "risk_target",
+    "sentence",
+]
 
 _SPEC = {f.name: f for f in FEATURE_SPEC}
 # Model reasons given per score.
@@ -34,7 +45,12 @@ class Reason:
     feature: str
     text: str
     effect: str  # "raises risk" or "lowers risk"
-    contribution: float  # raw model scale: log-odds of default, or days late
+    contribution: float  # raw model scale: log-odds of the risk target, or days late
+
+
+def risk_target(bundle: Bundle) -> RiskTarget:
+    """What the bundle's `p_default` is the probability of (default, or very late)."""
+    return RiskTarget.of(bundle.risk_target, bundle.very_late_days)
 
 
 def sentence(feature: str, values: Mapping[str, object]) -> str:

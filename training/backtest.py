@@ -1,107 +1,153 @@
-"""The time-based backtest: fit on the past, stop and calibrate on the next period, test on
-the period after, with the baselines scored on the same test rows.
+"""The rolling-origin backtest: every candidate, every window, then the champion refit.
 
-`run_backtest` fits the models a run registers (the registered model *is* the one the
-test metrics describe) and builds the `duecast evaluate --json` object.
-`score_on_test` re-scores any bundle on a run's test rows, for promotion.
-`rolling_origin` repeats the backtest at earlier cut-offs to show how stable it is.
+1. `training.folds.plan_windows` lays consecutive test windows back from the last
+   complete issue date; each window learns only from what was known at its start.
+2. In each window every candidate of each question (`training.candidates`) is fitted
+   on the window's training rows (early stopping and calibration on its validation
+   rows, issue-date rows only: that is the question the headline metrics ask) and
+   predicts the window's test rows.
+3. The test windows are pooled; `training.choice` picks per question the candidate to
+   serve, with paired bootstrap intervals of the model-minus-baseline difference.
+4. `training.refit` fits the served candidates again on all known history, with the
+   windows' rounds, calibration and interval recalibration fitted on their
+   out-of-time predictions. The evaluation keeps the held-out figures.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import logit
 
 from features.spec import CATEGORICAL_COLUMNS
 from kernel.config import Settings
-from training.baselines import fit_history_baseline, fit_linear, fit_logistic
-from training.bundle import ScoreCalibrator, Scores, feature_matrix
-from training.dataset import Folds, model_feature_columns, settings_folds
-from training.evaluation import (
-    Evaluation,
-    TargetEvaluation,
-    TestSet,
-    days_late_block,
-    default_block,
-    model_blocks,
-    test_set,
+from training.bundle import feature_matrix
+from training.candidates import (
+    BLEND_PARTS,
+    DAYS_CANDIDATES,
+    RISK_CANDIDATES,
+    DaysFit,
+    RiskFit,
+    Rows,
+    blend_days,
+    fit_days,
+    fit_risk,
 )
-from training.models import (
-    TrainConfig,
-    default_class_weight,
-    fit_calibrator,
-    fit_days_late_models,
-    fit_default_model,
-)
-from training.sufficiency import DataCheck, check_history
+from training.dataset import issue_rows, model_feature_columns
+from training.evaluation import Evaluation, TestSet, test_set
+from training.folds import Window, WindowPlan, plan_windows
+from training.models import TrainConfig
+from training.sizing import sized_params, sized_rounds
+from training.sufficiency import DataCheck, check_windows, usable_risk
+from training.tune_run import TuneBudget, tune_on_rows
+from training.tuning import TuneResult
+from training.window_hazard import hazard_window
 
-__all__ = ["BacktestResult", "rolling_origin", "run_backtest", "train_config"]
+if TYPE_CHECKING:
+    from training.choice import Choice
+    from training.report import Pooled
+
+__all__ = [
+    "BacktestResult",
+    "WindowResult",
+    "run_backtest",
+    "settings_plan",
+    "train_config",
+]
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 
+# An open invoice counts for the "open invoice" question from this age on.
+OPEN_QUESTION_AGE_DAYS = 30
+
+
+@dataclass
+class WindowResult:
+    """One window's test rows and every candidate's predictions on them."""
+
+    window: Window
+    test: TestSet
+    customers: np.ndarray
+    open_test: TestSet
+    risk: dict[str, np.ndarray] = field(default_factory=dict)  # candidate -> P on test
+    risk_raw: dict[str, np.ndarray] = field(default_factory=dict)  # uncalibrated scores
+    open_risk: dict[str, np.ndarray] = field(default_factory=dict)
+    days: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    open_days: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    rounds: dict[str, dict[str, int]] = field(default_factory=dict)  # candidate -> model -> trees
+    train_rows: int = 0
+    train_positives: int = 0  # of the risk target, in the training and validation rows
+    valid_positives: int = 0
+    risk_skipped: str | None = None
+    notes: list[str] = field(default_factory=list)
+
 
 @dataclass
 class BacktestResult:
-    """Fitted models, their test predictions and the evaluation object of one run."""
+    """The windows, the champion refit on all history, and the run's evaluation parts."""
 
     as_of: datetime.date
-    folds: Folds
+    plan: WindowPlan
     check: DataCheck
-    feature_columns: list[str]  # the model matrix's columns
+    feature_columns: list[str]
     categories: dict[str, list[str]]
-    default_model: lgb.Booster | None
-    calibrator: ScoreCalibrator | None
-    days_late_models: dict[str, lgb.Booster]
-    evaluation: Evaluation
-    test: TestSet
-    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    windows: list[WindowResult]
+    risk_target: str | None
+    risk: RiskFit | None = None  # served, refit on all history
+    days: DaysFit | None = None
+    evaluation: Evaluation | None = None  # set once the windows are pooled
     params: dict = field(default_factory=dict)
+    pooled: Pooled | None = None  # the windows' test rows and predictions
+    choices: dict[str, Choice] = field(default_factory=dict)
+    trials: list[dict] = field(default_factory=list)  # tuning trials (MLflow child runs)
 
 
-def train_config(settings: Settings) -> TrainConfig:
-    """The model settings of a run."""
-    return TrainConfig(
-        seed=settings.train_seed,
-        threads=settings.train_threads,
-        max_rounds=settings.train_max_rounds,
-        early_stopping=settings.train_early_stopping_rounds,
+def settings_plan(table: pd.DataFrame, *, as_of: datetime.date, settings: Settings) -> WindowPlan:
+    """`training.folds.plan_windows` with the horizon, windows and periods of `settings`."""
+    return plan_windows(
+        table,
+        as_of=pd.Timestamp(as_of),
+        horizon_days=settings.horizon_days,
+        windows=settings.backtest_windows,
+        test_days=settings.backtest_test_days,
+        valid_days=settings.backtest_valid_days,
+        min_train_rows=settings.min_settled_invoices,
     )
 
 
-def _sample(mask: np.ndarray, limit: int, *, seed: int) -> np.ndarray:
+def train_config(settings: Settings, *, n_rows: int, n_features: int) -> TrainConfig:
+    """The model settings of a fit on `n_rows` rows: LightGBM sized to the data."""
+    max_rounds, patience = sized_rounds(
+        n_rows,
+        max_rounds=settings.train_max_rounds,
+        early_stopping=settings.train_early_stopping_rounds,
+    )
+    return TrainConfig(
+        seed=settings.train_seed,
+        threads=settings.train_threads,
+        max_rounds=max_rounds,
+        early_stopping=patience,
+        params=sized_params(n_rows, n_features=n_features),
+    )
+
+
+def sample_rows(mask: np.ndarray, limit: int, *, seed: int) -> np.ndarray:
     """Row positions of `mask`, a seeded random subset (in table order) beyond `limit`."""
     rows = np.flatnonzero(mask)
     if len(rows) <= limit:
         return rows
-    logger.info("Training period has %d rows: the models learn from %d of them", len(rows), limit)
+    logger.info("%d training rows: the models learn from a sample of %d", len(rows), limit)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(rows, size=limit, replace=False))
-
-
-def _checked_sample(check: DataCheck, y_train: np.ndarray, notes: Sequence[str]) -> DataCheck:
-    """`check` with `notes` first, and without a default model if the sample has one class.
-
-    The training period holds both classes (`check_history`), but a sample of a huge
-    period with a handful of defaults may not.
-    """
-    reason = check.default_unavailable_reason
-    if reason is None and len(np.unique(y_train)) < 2:
-        reason = (
-            f"the sampled training rows hold {int(y_train.sum())} defaults of {len(y_train)}: "
-            "the default model needs both outcomes; raise DUECAST_TRAIN_MAX_ROWS"
-        )
-        logger.warning("%s", reason)
-    if not notes and reason == check.default_unavailable_reason:
-        return check
-    return DataCheck(warnings=[*notes, *check.warnings], default_unavailable_reason=reason)
 
 
 def _step(progress: Progress | None, stage: str, done: int, total: int) -> None:
@@ -110,14 +156,123 @@ def _step(progress: Progress | None, stage: str, done: int, total: int) -> None:
 
 
 @dataclass(frozen=True)
-class _Fitted:
-    """The models of one run and their test predictions (model and baselines)."""
+class Labels:
+    """The label columns of the table as arrays: risk (0/1, None without a target), days."""
 
-    default_model: lgb.Booster | None
-    calibrator: ScoreCalibrator | None
-    days_late_models: dict[str, lgb.Booster]
-    scores: Scores
-    predictions: dict[str, np.ndarray]
+    risk: np.ndarray | None
+    days: np.ndarray
+
+
+def _open_mask(table: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
+    """Snapshot rows of invoices still open at least `OPEN_QUESTION_AGE_DAYS` after issue."""
+    age = (table["snapshot_date"] - table["issue_date"]).dt.days.to_numpy()
+    return mask & ~issue_rows(table) & (age >= OPEN_QUESTION_AGE_DAYS)
+
+
+def _run_window(
+    table: pd.DataFrame,
+    X: np.ndarray,
+    window: Window,
+    labels: Labels,
+    *,
+    names: list[str],
+    settings: Settings,
+    overrides: Mapping[str, object] | None,
+    target: str,
+) -> WindowResult:
+    """Fit every candidate on one window and predict its test rows."""
+    issue = issue_rows(table)
+    rows, train = window_rows(X, window, labels, issue=issue, names=names, settings=settings)
+    y = labels.risk if labels.risk is not None else np.zeros(len(table), dtype="int64")
+    config = train_config(settings, n_rows=len(train), n_features=len(names))
+    test = test_set(table, X, window.test, target=target)
+    open_test = test_set(table, X, _open_mask(table, window.test), target=target, issue_only=False)
+    customers = table["customer_id"].to_numpy()[window.test & issue]
+    result = WindowResult(
+        window,
+        test,
+        customers,
+        open_test,
+        train_rows=len(train),
+        train_positives=int(rows.y_tr.sum()),
+        valid_positives=int(rows.y_va.sum()),
+    )
+    extra = dict(overrides or {})
+    if labels.risk is not None:
+        result.risk_skipped = _one_class(rows)
+    if labels.risk is not None and result.risk_skipped is None:
+        for name in RISK_CANDIDATES:
+            fit = fit_risk(
+                name,
+                rows,
+                config=config,
+                isotonic_min_defaults=settings.calibration_isotonic_min_defaults,
+                overrides=extra,
+            )
+            result.risk_raw[name] = fit.raw(test.X)
+            result.risk[name] = fit.predict(test.X)
+            result.open_risk[name] = fit.predict(open_test.X)
+            if fit.booster is not None:
+                result.rounds[f"risk.{name}"] = {"default": fit.booster.num_trees()}
+    for name in DAYS_CANDIDATES:
+        days = fit_days(name, rows, config=config, overrides=extra)
+        result.days[name] = days.predict(test.X)
+        result.open_days[name] = days.predict(open_test.X)
+        trees = days.rounds()
+        if trees is not None:
+            result.rounds[f"days.{name}"] = trees
+    _add_blend(result)
+    if settings.train_hazard:
+        with_risk = target == "default" and labels.risk is not None and not result.risk_skipped
+        hazard_window(
+            result,
+            table,
+            X,
+            names=names,
+            settings=settings,
+            config=config,
+            y=y if with_risk else None,
+        )
+    return result
+
+
+def _add_blend(result: WindowResult) -> None:
+    """The blend's predictions: the average of its parts' (nothing to fit)."""
+    a, b = BLEND_PARTS
+    if a in result.risk and b in result.risk:
+        result.risk["blend"] = (result.risk[a] + result.risk[b]) / 2
+        result.risk_raw["blend"] = logit(np.clip(result.risk["blend"], 1e-6, 1 - 1e-6))
+        result.open_risk["blend"] = (result.open_risk[a] + result.open_risk[b]) / 2
+    result.days["blend"] = blend_days([result.days[a], result.days[b]])
+    result.open_days["blend"] = blend_days([result.open_days[a], result.open_days[b]])
+
+
+def window_rows(
+    X: np.ndarray,
+    window: Window,
+    labels: Labels,
+    *,
+    issue: np.ndarray,
+    names: list[str],
+    settings: Settings,
+) -> tuple[Rows, np.ndarray]:
+    """A window's training rows (sampled) and validation rows (issue dates), and the
+    positions of the training rows."""
+    train = sample_rows(window.train, settings.backtest_max_rows, seed=settings.train_seed)
+    valid = window.valid & issue
+    y = labels.risk if labels.risk is not None else np.zeros(len(X), dtype="int64")
+    rows = Rows(
+        X[train], y[train], labels.days[train], X[valid], y[valid], labels.days[valid], names
+    )
+    return rows, train
+
+
+def _one_class(rows: Rows) -> str | None:
+    """Why a window cannot fit a risk model (one class in training or validation), or None."""
+    for part, y in (("training", rows.y_tr), ("validation", rows.y_va)):
+        if len(np.unique(y)) < 2:
+            return f"its {part} rows hold {int(y.sum())} positives of {len(y)}"
+    return None
 
 
 def run_backtest(
@@ -128,243 +283,82 @@ def run_backtest(
     on_progress: Progress | None = None,
     overrides: Mapping[str, object] | None = None,
     notes: Sequence[str] = (),
+    tune: TuneBudget | None = None,
 ) -> BacktestResult:
-    """Fit the models and baselines on time folds of `table` and evaluate them on the test period.
+    """Backtest every candidate over the rolling-origin windows, choose, and refit.
 
     Args:
         table: `features.build.build_training_table` output.
         as_of: the date the table was cut at.
         settings: periods, thresholds and model settings.
         on_progress: called with (stage, done, total) after each step.
-        overrides: LightGBM parameters replacing the defaults of every model (tests).
+        overrides: LightGBM parameters replacing the sized ones in every model (tests).
         notes: warnings found before the backtest (the as-of date chosen), shown first.
+        tune: a budget to search LightGBM's parameters first (`training.tune_run`).
 
     Raises:
-        InsufficientDataError: if the history cannot support even the days-late models.
+        InsufficientDataError: if no window has enough history for the days-late models
+            (`training.sufficiency.check_windows`).
     """
-    stage, total = "training models", 6
-    _step(on_progress, stage, 0, total)
+    from training.refit import refit_served
+    from training.report import build_evaluation
+
     categories = {c: [str(v) for v in table[c].cat.categories] for c in CATEGORICAL_COLUMNS}
     names = model_feature_columns(settings.train_exclude_features)
     X = feature_matrix(table, names, categories)
-    folds = settings_folds(table, as_of=as_of, settings=settings)
-    check = check_history(table, folds, settings)
-    config = train_config(settings)
-    train_rows = _sample(folds.train, settings.train_max_rows, seed=config.seed)
-    default = table["default"].to_numpy(dtype="int64")
-    days = table["days_late"].to_numpy(dtype="float64")
-    split = _Split(
-        X[train_rows],
-        X[folds.valid],
-        default[train_rows],
-        default[folds.valid],
-        days[train_rows],
-        days[folds.valid],
+    plan = settings_plan(table, as_of=as_of, settings=settings)
+    check, target = check_windows(table, plan, settings, notes=notes)
+    labels = Labels(
+        None if target is None else table[target].to_numpy(dtype="int64"),
+        table["days_late"].to_numpy(dtype="float64"),
     )
-    test = test_set(table, X, folds.test)
-    check = _checked_sample(check, split.y_tr, notes)
-    _step(on_progress, stage, 1, total)
-
-    fitted = _fit(
-        split,
-        test,
-        names=names,
-        config=config,
-        settings=settings,
-        default_trainable=check.default_trainable,
-        overrides=overrides,
-        step=lambda done: _step(on_progress, stage, done, total),
-    )
-    evaluation = _evaluation(test, fitted, as_of=as_of, folds=folds, check=check, split=split)
-    _step(on_progress, stage, 5, total)
-    params = _params(
-        settings,
-        config=config,
-        train_rows=len(train_rows),
-        split=split,
-        fitted=fitted,
-        overrides=overrides,
-    )
-    _step(on_progress, stage, total, total)
-    return BacktestResult(
+    trials: list[dict] = []
+    if tune is not None:
+        _step(on_progress, "tuning", 0, 1)
+        tuned = _tune(X, plan.windows[0], labels, issue=issue_rows(table), tune=tune, names=names,
+                      settings=settings)  # fmt: skip
+        overrides, trials = {**tuned.best_params, **(overrides or {})}, tuned.records
+    total = len(plan.windows) + 2
+    results = []
+    for k, window in enumerate(plan.windows):
+        _step(on_progress, "backtest", k, total)
+        results.append(_run_window(table, X, window, labels, names=names, settings=settings,
+                                   overrides=overrides, target=target or "default"))  # fmt: skip
+    check, target = usable_risk(results, check, target)
+    result = BacktestResult(
         as_of=as_of,
-        folds=folds,
+        plan=plan,
         check=check,
         feature_columns=names,
         categories=categories,
-        default_model=fitted.default_model,
-        calibrator=fitted.calibrator,
-        days_late_models=fitted.days_late_models,
-        evaluation=evaluation,
-        test=test,
-        predictions=fitted.predictions,
-        params=params,
+        windows=results,
+        risk_target=target,
+        trials=trials,
     )
+    if tune is not None:
+        result.params["tuned"] = dict(overrides or {})
+    evaluation, choices, pooled = build_evaluation(result, settings=settings)
+    result.pooled, result.choices = pooled, choices
+    _step(on_progress, "backtest", total - 1, total)
+    refit_served(result, table, X, labels, choices=choices, pooled=pooled, settings=settings)
+    calibration = None if result.risk is None else result.risk.calibration_method()
+    result.evaluation = dataclasses.replace(evaluation, calibration=calibration)
+    _step(on_progress, "backtest", total, total)
+    return result
 
 
-@dataclass(frozen=True)
-class _Split:
-    """Training and validation rows: model matrix, default labels, days late."""
-
-    X_tr: np.ndarray
-    X_va: np.ndarray
-    y_tr: np.ndarray
-    y_va: np.ndarray
-    d_tr: np.ndarray
-    d_va: np.ndarray
-
-
-def _params(
-    settings: Settings,
+def _tune(
+    X: np.ndarray,
+    window: Window,
+    labels: Labels,
     *,
-    config: TrainConfig,
-    train_rows: int,
-    split: _Split,
-    fitted: _Fitted,
-    overrides: Mapping[str, object] | None,
-) -> dict:
-    """The run parameters MLflow logs."""
-    trees = {k: m.num_trees() for k, m in fitted.days_late_models.items()}
-    if fitted.default_model is not None:
-        trees["default"] = fitted.default_model.num_trees()
-    return {
-        **config.as_params(),
-        "horizon_days": settings.horizon_days,
-        "snapshot_every_days": settings.training_snapshot_every_days,
-        "valid_days": settings.backtest_valid_days,
-        "test_days": settings.backtest_test_days,
-        "train_rows_used": train_rows,
-        "excluded_features": ",".join(settings.train_exclude_features) or None,
-        "default_class_weight": round(default_class_weight(split.y_tr), 4),
-        "calibration": None if fitted.calibrator is None else fitted.calibrator.method,
-        "trees": trees,
-        **({"overrides": dict(overrides)} if overrides else {}),
-    }
-
-
-def _fit(
-    split: _Split,
-    test: TestSet,
-    *,
+    issue: np.ndarray,
     names: list[str],
-    config: TrainConfig,
     settings: Settings,
-    default_trainable: bool,
-    overrides: Mapping[str, object] | None,
-    step: Callable[[int], None],
-) -> _Fitted:
-    """Fit the models (the default model only when trainable) and the baselines."""
-    s = split
-    default_model = calibrator = None
-    p_test = np.full(len(test.X), np.nan)
-    if default_trainable:
-        default_model = fit_default_model(
-            s.X_tr, s.y_tr, s.X_va, s.y_va, feature_names=names, config=config, overrides=overrides
-        )
-        calibrator = fit_calibrator(
-            np.asarray(default_model.predict(s.X_va, raw_score=True)),
-            s.y_va,
-            isotonic_min_defaults=settings.calibration_isotonic_min_defaults,
-        )
-        p_test = calibrator(np.asarray(default_model.predict(test.X, raw_score=True)))
-    step(2)
-    days_models = fit_days_late_models(
-        s.X_tr, s.d_tr, s.X_va, s.d_va, feature_names=names, config=config, overrides=overrides
-    )
-    step(4)
-    preds = {k: np.asarray(m.predict(test.X)) for k, m in days_models.items()}
-    p10, p50, p90 = np.sort(np.vstack([preds["p10"], preds["p50"], preds["p90"]]), axis=0)
-    scores = Scores(p_test, preds["mean"], p10, p50, p90)
-    history = fit_history_baseline(s.X_tr, s.d_tr, feature_names=names)
-    linear = fit_linear(s.X_tr, s.d_tr, feature_names=names)
-    predictions = {
-        "p_default": p_test,
-        "days_late": scores.days_late,
-        "days_late_p10": p10,
-        "days_late_p90": p90,
-        "history_days_late": history.days_late(test.X),
-        "linear_days_late": linear.predict(test.X),
-    }
-    if default_model is not None:
-        logistic = fit_logistic(s.X_tr, s.y_tr, feature_names=names, seed=config.seed)
-        predictions["history_default"] = history.default_score(test.X)
-        predictions["logistic_default"] = logistic.predict_proba(test.X)[:, 1]
-    return _Fitted(default_model, calibrator, days_models, scores, predictions)
-
-
-def _evaluation(
-    test: TestSet,
-    fitted: _Fitted,
-    *,
-    as_of: datetime.date,
-    folds: Folds,
-    check: DataCheck,
-    split: _Split,
-) -> Evaluation:
-    """The model and baseline metrics on the test rows, with the periods and row counts."""
-    pred = fitted.predictions
-    default = None
-    if fitted.default_model is not None:
-        default = TargetEvaluation(
-            model=default_block(test, pred["p_default"]),
-            baselines={
-                "history": default_block(test, pred["history_default"]),
-                "logistic": default_block(test, pred["logistic_default"]),
-            },
-        )
-    days_late = TargetEvaluation(
-        model=model_blocks(test, fitted.scores)[1],
-        baselines={
-            "history": days_late_block(test, pred["history_days_late"]),
-            "linear": days_late_block(test, pred["linear_days_late"]),
-        },
-    )
-    return Evaluation(
-        as_of=as_of.isoformat(),
-        default=default,
-        default_unavailable_reason=check.default_unavailable_reason,
-        days_late=days_late,
-        test_period=folds.test_period,
-        valid_period=folds.valid_period,
-        train_period=folds.train_period,
-        rows={
-            "train": int(folds.train.sum()),
-            "valid": int(folds.valid.sum()),
-            "test": int(folds.test.sum()),
-            "test_invoices": len(test.X),
-            "test_cold_start": int(test.cold_start.sum()),
-            "excluded_incomplete": folds.excluded,
-            "train_defaults": int(split.y_tr.sum()),
-            "valid_defaults": int(split.y_va.sum()),
-            "test_defaults": int(test.default.sum()),
-        },
-        calibration=None if fitted.calibrator is None else fitted.calibrator.method,
-        warnings=tuple(check.warnings),
-    )
-
-
-def rolling_origin(
-    table: pd.DataFrame, *, as_of: datetime.date, settings: Settings, origins: int = 3
-) -> list[dict]:
-    """The backtest repeated with its test period moved back one period at a time.
-
-    Returns:
-        One entry per origin (latest first): test_period, and ROC AUC and MAE of the
-        model and of the best baseline.
-    """
-    out = []
-    end = pd.Timestamp(as_of)
-    for k in range(origins):
-        shifted = table[table["issue_date"] < end].reset_index(drop=True)
-        result = run_backtest(shifted, as_of=as_of, settings=settings)
-        ev = result.evaluation
-        out.append(
-            {
-                "origin": k,
-                "test_period": list(ev.test_period),
-                "roc_auc": None if ev.default is None else ev.default.model["roc_auc"],
-                "mae": ev.days_late.model["mae"],
-            }
-        )
-        end = pd.Timestamp(ev.test_period[0])
-    return out
+    tune: TuneBudget,
+) -> TuneResult:
+    """Search LightGBM's parameters on the latest window's training and validation rows."""
+    rows, train = window_rows(X, window, labels, issue=issue, names=names, settings=settings)
+    config = train_config(settings, n_rows=len(train), n_features=len(names))
+    with_risk = labels.risk is not None and _one_class(rows) is None
+    return tune_on_rows(rows, config=config, settings=settings, budget=tune, with_risk=with_risk)

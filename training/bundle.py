@@ -1,15 +1,19 @@
 """The exported champion bundle: what serving loads, without MLflow or a tracking server.
 
-A bundle is a folder holding the LightGBM models as LightGBM text files and everything
-else (calibrator, categories, metrics, thresholds, metadata) in one joblib file, plus a
-readable `metadata.json`:
+A bundle serves one scorer per question (`training.scorers`): the risk scorer
+(P(default), or P(very late) when `risk_target` says so) and the timing scorer (days
+late). Each is whichever candidate won the backtest: LightGBM (optionally on a
+customer-history start score), the linear baselines, the history baseline or the
+hazard model. Boosters are LightGBM text files, everything else plain data in one
+joblib file, plus a readable `metadata.json`:
 
-    <dir>/bundle.joblib         metadata, calibrator, categories, metrics, thresholds
+    <dir>/bundle.joblib         metadata, scorer specs (calibrators, arrays), metrics, thresholds
     <dir>/metadata.json         the same metadata and the feature spec, for people (not read back)
-    <dir>/default.txt           default classifier (absent when the data had no defaults)
-    <dir>/days_late_<key>.txt   days-late models: mean, p10, p50, p90
+    <dir>/default.txt           LightGBM risk model (when one is served)
+    <dir>/days_late_<key>.txt   LightGBM days-late models: mean, p10, p50, p90 (when served)
     <dir>/manifest.json         the sha256 of every other file, checked before any is read
 
+Format 1 bundles (LightGBM only, calibrator in the joblib file) still load.
 `load_bundle` checks every file against the manifest before unpickling or parsing it,
 and checks the models against the feature list (`training.bundle_checks`).
 
@@ -29,36 +33,36 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import joblib
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
-from features.spec import (
-    FEATURE_SET_VERSION,
-    spec_as_records,
-)
+from features.spec import FEATURE_SET_VERSION, spec_as_records
 from kernel.errors import BundleError, ModelNotFoundError
 from kernel.policy import GRADES
-from training.bundle_checks import (
-    BUNDLE_HELP,
-    check_features,
-    read_booster,
-    verify_manifest,
-    verify_model_text,
-    write_manifest,
-)
+from training.bundle_checks import BUNDLE_HELP, verify_manifest, verify_model_text, write_manifest
 from training.matrix import feature_matrix, is_missing
-from training.row_predict import RowPredictor
+from training.scorers import (
+    DAYS_LATE_KEYS,
+    LightGBMRisk,
+    LightGBMTiming,
+    RiskScorer,
+    RowFunction,
+    ScoreCalibrator,
+    TimingScorer,
+)
+from training.scorers_io import read_scorers, resolve_scorers, save_scorers
 
 __all__ = [
     "DAYS_LATE_KEYS",
+    "RISK_TARGETS",
     "Bundle",
+    "RiskScorer",
     "ScoreCalibrator",
     "Scores",
+    "TimingScorer",
     "feature_matrix",
     "load_bundle",
     "save_bundle",
@@ -67,9 +71,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DAYS_LATE_KEYS = ("mean", "p10", "p50", "p90")
 _BUNDLE_FILE = "bundle.joblib"
-_FORMAT_VERSION = 1
+# 1: LightGBM only (calibrator at the top level); 2: one scorer spec per question.
+_FORMAT_VERSION = 2
+RISK_TARGETS = ("default", "very_late")
 
 
 @dataclass(frozen=True)
@@ -83,44 +88,15 @@ class Scores:
     days_late_p90: np.ndarray
 
 
-@dataclass(frozen=True)
-class ScoreCalibrator:
-    """Maps the default model's raw score (log-odds) to a calibrated probability.
-
-    `model` is a fitted scikit-learn estimator on the raw score as its one feature:
-    `IsotonicRegression` (method "isotonic") or `LogisticRegression`, i.e. Platt
-    scaling (method "sigmoid").
-    """
-
-    method: str
-    model: Any
-
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities of raw scores."""
-        raw = np.asarray(raw, dtype="float64")
-        # The closed forms below skip scikit-learn's input validation, which costs about
-        # 1 ms per call and dominated a one-row order decision; same arithmetic, same
-        # values (tests/test_api_scoring.py checks them against predict / predict_proba).
-        if self.method == "isotonic":
-            model = self.model
-            if getattr(model, "out_of_bounds", None) == "clip" and len(model.X_thresholds_) > 1:
-                p = np.interp(
-                    np.clip(raw, model.X_min_, model.X_max_),
-                    model.X_thresholds_,
-                    model.y_thresholds_,
-                )
-            else:
-                p = model.predict(raw)
-        elif hasattr(self.model, "coef_") and self.model.coef_.shape == (1, 1):
-            p = expit(raw * self.model.coef_[0, 0] + self.model.intercept_[0])
-        else:
-            p = self.model.predict_proba(raw.reshape(-1, 1))[:, 1]
-        return np.clip(np.asarray(p, dtype="float64"), 0.0, 1.0)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Bundle:
-    """The champion: models, calibrator, feature encoding, metrics and thresholds."""
+    """The champion: scorers, feature encoding, metrics and thresholds.
+
+    Give either the scorers (`risk`, `timing`) or, as bundles were made before scorers,
+    the LightGBM models (`default_model`, `calibrator`, `days_late_models`). The model
+    fields always read back the served LightGBM boosters (None / empty when another
+    kind is served); changing them with `dataclasses.replace` replaces LightGBM scorers.
+    """
 
     model_version: str
     trained_at: str
@@ -129,16 +105,22 @@ class Bundle:
     feature_columns: list[str]
     categories: dict[str, list[str]]
     horizon_days: int
-    default_model: lgb.Booster | None
-    calibrator: ScoreCalibrator | None
     default_unavailable_reason: str | None
-    days_late_models: dict[str, lgb.Booster]
     metrics: dict
     thresholds: dict[str, float]
+    default_model: lgb.Booster | None = None
+    calibrator: ScoreCalibrator | None = None
+    days_late_models: dict[str, lgb.Booster] = field(default_factory=dict)
+    risk: RiskScorer | None = None
+    timing: TimingScorer | None = None
+    # What p_default means: "default" (not settled within the horizon) or "very_late"
+    # (settled more than `very_late_days` late, or not at all).
+    risk_target: str = "default"
+    very_late_days: int | None = None
     # Per categorical column: value -> code, precomputed so `row` stays a dict lookup.
     _codes: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)
-    # One-row predictors of `predict_row`, made by `row_predictors` (serving only).
-    _row_predictors: dict[str, RowPredictor] | None = field(
+    # One-row functions of `predict_row`, made by `row_predictors` (serving warm-up).
+    _row_predictors: dict[str, RowFunction] | None = field(
         init=False, repr=False, compare=False, default=None
     )
 
@@ -147,16 +129,39 @@ class Bundle:
             name: {str(v): k for k, v in enumerate(cats)} for name, cats in self.categories.items()
         }
         object.__setattr__(self, "_codes", codes)
-        missing = [k for k in DAYS_LATE_KEYS if k not in self.days_late_models]
-        if missing:
-            raise ValueError(f"bundle lacks days-late models {missing}")
-        if self.default_model is not None and self.calibrator is None:
-            raise ValueError("a bundle with a default model needs its calibrator")
+        if self.risk_target not in RISK_TARGETS:
+            raise ValueError(f"risk_target must be one of {RISK_TARGETS}, not {self.risk_target!r}")
+        if self.risk_target == "very_late" and self.very_late_days is None:
+            raise ValueError("a very-late risk target needs very_late_days")
+        risk, timing = resolve_scorers(
+            self.risk, self.timing, self.default_model, self.calibrator, self.days_late_models
+        )
+        object.__setattr__(self, "risk", risk)
+        object.__setattr__(self, "timing", timing)
+        # The model fields read back what is served.
+        lgb_risk = risk if isinstance(risk, LightGBMRisk) else None
+        object.__setattr__(self, "default_model", lgb_risk.booster if lgb_risk else None)
+        object.__setattr__(self, "calibrator", lgb_risk.calibrator if lgb_risk else None)
+        boosters = timing.boosters if isinstance(timing, LightGBMTiming) else {}
+        object.__setattr__(self, "days_late_models", boosters)
 
     @property
     def has_default_model(self) -> bool:
-        """True when the bundle can score the probability of default."""
-        return self.default_model is not None
+        """True when the bundle can score the probability of the risk target."""
+        return self.risk is not None
+
+    @property
+    def served(self) -> dict[str, str | None]:
+        """The kind of model served per question ("risk", "days_late"); None: no risk model."""
+        return {
+            "risk": None if self.risk is None else self.risk.kind,
+            "days_late": self._timing.kind,
+        }
+
+    @property
+    def _timing(self) -> TimingScorer:
+        assert self.timing is not None  # set by __post_init__
+        return self.timing
 
     def matrix(self, rows: pd.DataFrame) -> np.ndarray:
         """Float64 (n, n_features) matrix of feature rows (see `feature_matrix`)."""
@@ -182,64 +187,54 @@ class Bundle:
     def predict(self, X: np.ndarray) -> Scores:
         """Scores of a model matrix from `matrix` or `row`."""
         X = np.asarray(X, dtype="float64")
-        if self.default_model is not None and self.calibrator is not None:
-            raw = np.asarray(self.default_model.predict(X, raw_score=True))
-            p_default = self.calibrator(raw)
-        else:
-            p_default = np.full(len(X), np.nan)
-        days = {
-            k: np.asarray(m.predict(X), dtype="float64") for k, m in self.days_late_models.items()
-        }
-        # Quantile models are fitted separately and may cross; keep p10 <= p50 <= p90.
-        p10, p50, p90 = np.sort(np.vstack([days["p10"], days["p50"], days["p90"]]), axis=0)
+        p_default = np.full(len(X), np.nan) if self.risk is None else self.risk.predict(X)
+        days = self._timing.predict(X)
         return Scores(
             p_default=p_default,
             days_late=days["mean"],
-            days_late_p10=p10,
-            days_late_p50=p50,
-            days_late_p90=p90,
+            days_late_p10=days["p10"],
+            days_late_p50=days["p50"],
+            days_late_p90=days["p90"],
         )
 
-    def row_predictors(self) -> dict[str, RowPredictor]:
-        """The one-row predictor of each model, made on first call (tens of milliseconds)."""
+    def row_predictors(self) -> dict[str, RowFunction]:
+        """The one-row function of each model, made on first call (tens of milliseconds).
+
+        Serving calls it at load so that the first order does not pay for it.
+        """
         predictors = self._row_predictors
         if predictors is None:
-            predictors = {k: RowPredictor(m) for k, m in self.days_late_models.items()}
-            if self.default_model is not None:
-                predictors["default"] = RowPredictor(self.default_model, raw_score=True)
+            predictors = dict(self._timing.row_functions())
+            if self.risk is not None:
+                predictors.update(self.risk.row_functions())
             object.__setattr__(self, "_row_predictors", predictors)
         return predictors
 
     def predict_row(self, x: np.ndarray, *, quantiles: bool = True) -> Scores:
         """Scores of one model row (from `row`), as `predict` gives them, in microseconds.
 
-        With `quantiles=False` the p10/p50/p90 models are skipped (NaN): they hold most
-        of the trees, and an order decision graded by P(default) does not need them.
+        With `quantiles=False` p10/p50/p90 are skipped (NaN): for LightGBM they hold
+        most of the trees, and an order decision graded by P(default) does not need them.
         """
-        predictors = self.row_predictors()
-        if self.calibrator is not None and "default" in predictors:
-            p_default = self.calibrator(np.array([predictors["default"](x)]))
-        else:
-            p_default = np.array([np.nan])
-        p10 = p50 = p90 = math.nan
-        if quantiles:
-            p10, p50, p90 = sorted(predictors[k](x) for k in ("p10", "p50", "p90"))
+        p_default = math.nan if self.risk is None else self.risk.predict_row(x)
+        days = self._timing.predict_row(x, quantiles=quantiles)
         return Scores(
-            p_default=p_default,
-            days_late=np.array([predictors["mean"](x)]),
-            days_late_p10=np.array([p10]),
-            days_late_p50=np.array([p50]),
-            days_late_p90=np.array([p90]),
+            p_default=np.array([p_default]),
+            days_late=np.array([days["mean"]]),
+            days_late_p10=np.array([days.get("p10", math.nan)]),
+            days_late_p50=np.array([days.get("p50", math.nan)]),
+            days_late_p90=np.array([days.get("p90", math.nan)]),
         )
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """(n, n_features) LightGBM `pred_contrib` on the raw scale, bias column dropped.
+        """(n, n_features) contributions on the raw scale, no bias column.
 
-        Of the default model, or of the days-late mean model when there is none.
+        Of the risk scorer (log-odds), or of the days-late mean when there is none.
         """
-        model = self.default_model or self.days_late_models["mean"]
-        contrib = model.predict(np.asarray(X, dtype="float64"), pred_contrib=True)
-        return np.asarray(contrib)[:, :-1]
+        X = np.asarray(X, dtype="float64")
+        if self.risk is not None:
+            return self.risk.contributions(X)
+        return self._timing.contributions(X)
 
     def grade(self, p_default: float) -> str:
         """Risk grade A (best) .. E of one probability from the bundle's cut-offs."""
@@ -262,6 +257,9 @@ def _metadata(bundle: Bundle) -> dict:
         "default_unavailable_reason": bundle.default_unavailable_reason,
         "metrics": bundle.metrics,
         "thresholds": dict(bundle.thresholds),
+        "risk_target": bundle.risk_target,
+        "very_late_days": bundle.very_late_days,
+        "served": bundle.served,
     }
 
 
@@ -279,11 +277,8 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
         meta = _metadata(bundle)
-        if bundle.default_model is not None:
-            bundle.default_model.save_model(str(tmp / "default.txt"))
-        for key, model in bundle.days_late_models.items():
-            model.save_model(str(tmp / f"days_late_{key}.txt"))
-        joblib.dump({**meta, "calibrator": bundle.calibrator}, tmp / _BUNDLE_FILE)
+        specs = save_scorers(bundle.risk, bundle._timing, tmp)
+        joblib.dump({**meta, "scorers": specs}, tmp / _BUNDLE_FILE)
         # The readable copy also carries the feature spec (descriptions, dtypes, units).
         readable = {**meta, "feature_spec": spec_as_records()}
         (tmp / "metadata.json").write_text(json.dumps(readable, indent=2, default=str) + "\n")
@@ -314,8 +309,9 @@ _META_KEYS = (
     "default_unavailable_reason",
     "metrics",
     "thresholds",
-    "calibrator",
 )
+# Format 1 kept the calibrator at the top level; format 2 has a spec per scorer.
+_SCORER_KEYS = {1: "calibrator", 2: "scorers"}
 
 
 def load_bundle(directory: Path) -> Bundle:
@@ -345,7 +341,18 @@ def load_bundle(directory: Path) -> Bundle:
             f"{path} is unreadable ({type(exc).__name__}: {exc}): export the bundle again "
             f"({BUNDLE_HELP})"
         ) from exc
-    missing = [k for k in _META_KEYS if not isinstance(meta, dict) or k not in meta]
+    if not isinstance(meta, dict):
+        raise BundleError(
+            f"{path} holds no bundle metadata: export the bundle again ({BUNDLE_HELP})"
+        )
+    version = meta.get("format_version", 1)
+    if version not in _SCORER_KEYS:
+        raise BundleError(
+            f"{path} has bundle format {version!r}, this duecast reads formats "
+            f"{sorted(_SCORER_KEYS)}: {BUNDLE_HELP}"
+        )
+    required = (*_META_KEYS, _SCORER_KEYS[version])
+    missing = [k for k in required if k not in meta]
     if missing:
         raise BundleError(f"{path} lacks {missing}: export the bundle again ({BUNDLE_HELP})")
     if meta.get("feature_set_version") != FEATURE_SET_VERSION:
@@ -354,35 +361,31 @@ def load_bundle(directory: Path) -> Bundle:
             f"{meta.get('feature_set_version')!r}, this duecast computes "
             f"{FEATURE_SET_VERSION!r}: {BUNDLE_HELP}"
         )
-    default_file = directory / "default.txt"
-    files = {"default": default_file} if default_file.is_file() else {}
-    for key in DAYS_LATE_KEYS:
-        model_file = directory / f"days_late_{key}.txt"
-        if not model_file.is_file():
-            raise BundleError(f"the bundle in {directory} lacks {model_file.name}: {BUNDLE_HELP}")
-        files[key] = model_file
-    if not hashed:
-        verify_model_text(list(files.values()))
-    models = {key: read_booster(file) for key, file in files.items()}
-    check_features(directory, meta, models)
-    default_model = models.pop("default", None)
     try:
-        return Bundle(
-            model_version=str(meta["model_version"]),
-            trained_at=meta["trained_at"],
-            as_of=meta["as_of"],
-            feature_set_version=meta["feature_set_version"],
-            feature_columns=list(meta["feature_columns"]),
-            categories={k: list(v) for k, v in meta["categories"].items()},
-            horizon_days=int(meta["horizon_days"]),
-            default_model=default_model,
-            calibrator=meta["calibrator"],
-            default_unavailable_reason=meta["default_unavailable_reason"],
-            days_late_models=models,
-            metrics=meta["metrics"],
-            thresholds=dict(meta["thresholds"]),
-        )
-    except (ValueError, TypeError, AttributeError) as exc:
+        return _assemble(directory, meta, hashed=hashed)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise BundleError(
             f"the bundle in {directory} is inconsistent ({exc}): export it again ({BUNDLE_HELP})"
         ) from exc
+
+
+def _assemble(directory: Path, meta: dict, *, hashed: bool) -> Bundle:
+    """The bundle of checked metadata: its booster files read, its scorers built."""
+    risk, timing = read_scorers(directory, meta, hashed=hashed)
+    return Bundle(
+        model_version=str(meta["model_version"]),
+        trained_at=meta["trained_at"],
+        as_of=meta["as_of"],
+        feature_set_version=meta["feature_set_version"],
+        feature_columns=list(meta["feature_columns"]),
+        categories={k: list(v) for k, v in meta["categories"].items()},
+        horizon_days=int(meta["horizon_days"]),
+        default_unavailable_reason=meta["default_unavailable_reason"],
+        metrics=meta["metrics"],
+        thresholds=dict(meta["thresholds"]),
+        risk=risk,
+        timing=timing,
+        # Bundles exported before the very-late target scored defaults.
+        risk_target=str(meta.get("risk_target", "default")),
+        very_late_days=meta.get("very_late_days"),
+    )

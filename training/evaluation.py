@@ -25,7 +25,7 @@ Metric maps are those of `training.metrics` (`roc_auc`, `mae`, ..., `n`, and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict, Unpack
 
@@ -53,7 +53,7 @@ __all__ = [
 # One metric map of `training.metrics`: name -> value, `cold_start` -> the same map.
 Metrics = dict[str, Any]
 
-TARGETS = ("default", "days_late")
+TARGETS = ("default", "very_late", "days_late")
 
 # The keys `Evaluation` knows, in the order the JSON has always had them; any other key
 # (from an older or newer duecast) is kept as it is and written back after `warnings`.
@@ -95,14 +95,34 @@ class TestSet:
     amount: np.ndarray
     cold_start: np.ndarray
 
+    @classmethod
+    def pooled(cls, sets: Sequence[TestSet]) -> TestSet:
+        """The rows of several test sets, one after the other."""
+        return cls(*(np.concatenate([getattr(s, f) for s in sets]) for f in _TEST_FIELDS))
 
-def test_set(table: pd.DataFrame, X: np.ndarray, mask: np.ndarray) -> TestSet:
-    """Issue-date rows among `mask` (see `training.dataset.issue_rows`)."""
-    mask = mask & issue_rows(table)
+
+_TEST_FIELDS = ("X", "default", "days_late", "amount", "cold_start")
+
+
+def test_set(
+    table: pd.DataFrame,
+    X: np.ndarray,
+    mask: np.ndarray,
+    *,
+    target: str = "default",
+    issue_only: bool = True,
+) -> TestSet:
+    """Rows of `mask` to measure on: issue-date rows only unless `issue_only` is False.
+
+    `target` names the risk label column ("default" or "very_late"); `TestSet.default`
+    holds it.
+    """
+    if issue_only:
+        mask = mask & issue_rows(table)
     cold = table["customer_no_payment_history"].to_numpy()[mask] == 1
     return TestSet(
         X=X[mask],
-        default=table["default"].to_numpy(dtype="int64")[mask],
+        default=table[target].to_numpy(dtype="int64")[mask],
         days_late=table["days_late"].to_numpy(dtype="float64")[mask],
         amount=table["amount"].to_numpy(dtype="float64")[mask],
         cold_start=cold,
@@ -201,14 +221,31 @@ class Evaluation:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def target(self, name: str) -> TargetEvaluation | None:
-        """The evaluation of target `name` ("default" or "days_late"); None if not trained."""
+        """The evaluation of target `name` (one of TARGETS); None if not trained.
+
+        "very_late" is the risk target of ledgers with too few defaults.
+        """
         if name not in TARGETS:
             raise ValueError(f"unknown target {name!r}: expected one of {TARGETS}")
+        if name == "very_late":
+            block = self.extra.get("very_late")
+            return None if block is None else TargetEvaluation.from_json(block)
         return self.default if name == "default" else self.days_late
 
+    @property
+    def risk_target(self) -> str | None:
+        """What the risk model predicts: "default", "very_late", or None without one."""
+        if self.default is not None:
+            return "default"
+        return "very_late" if self.extra.get("very_late") is not None else None
+
     def unavailable_reason(self, name: str) -> str | None:
-        """Why target `name` has no model (only the default model can be missing)."""
-        return self.default_unavailable_reason if name == "default" else None
+        """Why target `name` has no model (the days-late models are always trained)."""
+        if name == "default":
+            return self.default_unavailable_reason
+        if name == "very_late":
+            return None if self.extra.get("very_late") else "defaults are numerous enough"
+        return None
 
     def labelled(self, **labels: Unpack[_Labels]) -> Evaluation:
         """A copy with some of `model_version`, `run_id`, `alias`, `plots` set."""

@@ -42,12 +42,14 @@ from training.bundle import DAYS_LATE_KEYS, ScoreCalibrator
 
 __all__ = [
     "QUANTILES",
+    "Offsets",
     "TrainConfig",
     "default_class_weight",
     "fit_calibrator",
     "fit_days_late_models",
     "fit_default_model",
     "lgb_params",
+    "offset_trees",
     "quantile_start",
 ]
 
@@ -72,12 +74,19 @@ _BASE_PARAMS = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Seed, threads and round limits shared by every model of a run."""
+    """Seed, threads, round limits and LightGBM parameters shared by every model of a run.
+
+    `params` replaces the fixed parameters (`training.sizing.sized_params` sizes them to
+    the training rows); `rounds` fixes the number of trees and turns early stopping off
+    (the refit on all history uses the rounds the backtest windows chose).
+    """
 
     seed: int
     threads: int
     max_rounds: int
     early_stopping: int
+    params: Mapping[str, object] | None = None
+    rounds: Mapping[str, int] | None = None  # per model: "default", "mean", "p10", ...
 
     def as_params(self) -> dict:
         """The config as loggable parameters."""
@@ -86,12 +95,14 @@ class TrainConfig:
             "threads": self.threads,
             "max_rounds": self.max_rounds,
             "early_stopping_rounds": self.early_stopping,
+            **({"rounds": dict(self.rounds)} if self.rounds else {}),
         }
 
 
 def lgb_params(objective: str, config: TrainConfig, **extra: object) -> dict:
     """LightGBM parameters of one model."""
-    params = {**_BASE_PARAMS, "objective": objective, "seed": config.seed, **extra}
+    base = _BASE_PARAMS if config.params is None else {**_BASE_PARAMS, **config.params}
+    params = {**base, "objective": objective, "seed": config.seed, **extra}
     if config.threads:
         params["num_threads"] = config.threads
     return params
@@ -106,12 +117,21 @@ def default_class_weight(y: np.ndarray) -> float:
     return max(1.0, math.sqrt(negatives / positives))
 
 
+@dataclass(frozen=True)
+class Offsets:
+    """Start scores (LightGBM init scores) of the training and validation rows."""
+
+    train: np.ndarray
+    valid: np.ndarray
+
+
 def _datasets(
     X_train: np.ndarray,
     y_train: np.ndarray,
     X_valid: np.ndarray,
     y_valid: np.ndarray,
     feature_names: list[str],
+    offsets: Offsets | None = None,
 ) -> tuple[lgb.Dataset, lgb.Dataset]:
     categorical = [feature_names.index(c) for c in CATEGORICAL_COLUMNS if c in feature_names]
     train = lgb.Dataset(
@@ -120,8 +140,15 @@ def _datasets(
         feature_name=feature_names,
         categorical_feature=categorical,
         free_raw_data=False,
+        init_score=None if offsets is None else offsets.train,
     )
-    valid = lgb.Dataset(X_valid, y_valid, reference=train, free_raw_data=False)
+    valid = lgb.Dataset(
+        X_valid,
+        y_valid,
+        reference=train,
+        free_raw_data=False,
+        init_score=None if offsets is None else offsets.valid,
+    )
     return train, valid
 
 
@@ -130,7 +157,11 @@ def _fit(
     train: lgb.Dataset,
     valid: lgb.Dataset,
     config: TrainConfig,
+    key: str,
 ) -> lgb.Booster:
+    if config.rounds is not None:
+        booster = lgb.train(dict(params), train, num_boost_round=max(1, config.rounds[key]))
+        return lgb.Booster(model_str=booster.model_to_string())
     booster = lgb.train(
         dict(params),
         train,
@@ -157,17 +188,23 @@ def fit_default_model(
     feature_names: list[str],
     config: TrainConfig,
     overrides: Mapping[str, object] | None = None,
+    offsets: Offsets | None = None,
 ) -> lgb.Booster:
-    """Binary classifier of default, weighted for imbalance, early-stopped on validation AUC."""
-    train, valid = _datasets(X_train, y_train, X_valid, y_valid, feature_names)
+    """Binary classifier of default, weighted for imbalance, early-stopped on validation AUC.
+
+    With `offsets` the trees learn the residual of those start scores (log-odds), which
+    the saved model does not hold: add them to its raw score.
+    """
+    train, valid = _datasets(X_train, y_train, X_valid, y_valid, feature_names, offsets)
     params = lgb_params(
         "binary",
         config,
         metric=["auc"],
         scale_pos_weight=default_class_weight(y_train),
+        **({"boost_from_average": False} if offsets is not None else {}),
         **(overrides or {}),
     )
-    return _fit(params, train, valid, config)
+    return _fit(params, train, valid, config, "default")
 
 
 def fit_calibrator(
@@ -212,7 +249,7 @@ def quantile_start(labels: np.ndarray, alpha: float) -> float:
     return min(max(start, low + 0.5), high - 0.5)
 
 
-def _offset_trees(booster: lgb.Booster, offset: float) -> lgb.Booster:
+def offset_trees(booster: lgb.Booster, offset: float) -> lgb.Booster:
     """The booster with `offset` added to every leaf of its first tree (its start score)."""
     leaves = booster.dump_model(num_iteration=1)["tree_info"][0]["num_leaves"]
     for leaf in range(leaves):
@@ -220,28 +257,39 @@ def _offset_trees(booster: lgb.Booster, offset: float) -> lgb.Booster:
     return booster
 
 
+def _rows(data: lgb.Dataset) -> int:
+    """Rows of a dataset made from a numpy matrix (built or not)."""
+    return int(np.asarray(data.data).shape[0])
+
+
 def _fit_quantile(
+    key: str,
     alpha: float,
     train: lgb.Dataset,
     valid: lgb.Dataset,
     config: TrainConfig,
     overrides: Mapping[str, object] | None,
+    offsets: Offsets | None,
 ) -> lgb.Booster:
     labels = train.get_label()
     assert labels is not None, "the quantile models are trained on labelled data"
-    start = quantile_start(np.asarray(labels), alpha)
+    # Lengths from the raw data: the validation set is never built when rounds are fixed.
+    base_tr = np.zeros(_rows(train)) if offsets is None else offsets.train
+    base_va = np.zeros(_rows(valid)) if offsets is None else offsets.valid
+    start = quantile_start(np.asarray(labels) - base_tr, alpha)
     # The start goes in as an init score (LightGBM then skips its own start), and is
-    # folded into the first tree afterwards so the saved model predicts on its own.
-    train.set_init_score(np.full(train.num_data(), start))
-    valid.set_init_score(np.full(valid.num_data(), start))
+    # folded into the first tree afterwards so the saved model predicts on its own
+    # (plus the offsets, when there are any: those stay outside the model).
+    train.set_init_score(base_tr + start)
+    valid.set_init_score(base_va + start)
     params = lgb_params(
         "quantile", config, alpha=alpha, boost_from_average=False, **(overrides or {})
     )
     try:
-        return _offset_trees(_fit(params, train, valid, config), start)
+        return offset_trees(_fit(params, train, valid, config, key), start)
     finally:
-        train.set_init_score(None)
-        valid.set_init_score(None)
+        train.set_init_score(None if offsets is None else offsets.train)
+        valid.set_init_score(None if offsets is None else offsets.valid)
 
 
 def fit_days_late_models(
@@ -253,15 +301,27 @@ def fit_days_late_models(
     feature_names: list[str],
     config: TrainConfig,
     overrides: Mapping[str, object] | None = None,
+    offsets: Offsets | None = None,
 ) -> dict[str, lgb.Booster]:
-    """Mean (L2) and quantile (p10, p50, p90) regressors of days late, early-stopped."""
-    train, valid = _datasets(X_train, d_train, X_valid, d_valid, feature_names)
+    """Mean (L2) and quantile (p10, p50, p90) regressors of days late, early-stopped.
+
+    With `offsets` every model learns the residual of those start scores (days), which
+    the saved models do not hold: add them to their predictions.
+    """
+    train, valid = _datasets(X_train, d_train, X_valid, d_valid, feature_names, offsets)
     # The four models share one binned dataset (built by the first): binning is a large
     # share of training time on big tables.
+    extra = {"boost_from_average": False} if offsets is not None else {}
     models = {
-        "mean": _fit(lgb_params("regression", config, **(overrides or {})), train, valid, config)
+        "mean": _fit(
+            lgb_params("regression", config, **extra, **(overrides or {})),
+            train,
+            valid,
+            config,
+            "mean",
+        )
     }
     for key, alpha in QUANTILES.items():
-        models[key] = _fit_quantile(alpha, train, valid, config, overrides)
+        models[key] = _fit_quantile(key, alpha, train, valid, config, overrides, offsets)
     assert set(models) == set(DAYS_LATE_KEYS)
     return models

@@ -20,22 +20,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 import kernel
 from features import export
 from features.spec import FEATURE_SET_VERSION, spec_as_records
 from kernel.config import Settings
 from kernel.errors import ModelNotFoundError
-from training.backtest import run_backtest
+from training.backtest import BacktestResult, run_backtest
 from training.bundle import Bundle, save_bundle
 from training.dataset import data_fingerprint, load_training_table, period_mask
 from training.evaluation import Evaluation, Metrics, score_on_test
 from training.run_bundle import draft_bundle
+from training.tune_run import TuneBudget
 
 __all__ = [
+    "BASELINES",
     "PromotionOutcome",
     "TrainOutcome",
+    "baseline_problems",
     "champion_dir",
     "compare_metrics",
     "evaluate",
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+BASELINES = {"risk": ("history", "logistic"), "days_late": ("history", "linear")}
 
 Progress = Callable[[str, int, int], None]
 
@@ -99,6 +102,7 @@ def train(
     on_progress: Progress | None = None,
     overrides: Mapping[str, object] | None = None,
     today: datetime.date | None = None,
+    tune: TuneBudget | None = None,
 ) -> TrainOutcome:
     """Train on the store's history as of `as_of`, log to MLflow, register a challenger.
 
@@ -109,6 +113,8 @@ def train(
         on_progress: called with (stage, done, total).
         overrides: LightGBM parameters replacing the defaults (experiments, tests).
         today: today's date instead of the UTC clock's (tests).
+        tune: search LightGBM's parameters within this budget first; every trial is
+            logged as an MLflow child run of the training run.
 
     Raises:
         ModelNotFoundError: if the store holds no invoices.
@@ -119,7 +125,9 @@ def train(
 
     chosen = as_of is None
     today = today or export.utc_today()
-    table, as_of, ledger = load_training_table(settings, as_of=as_of, today=today)
+    table, as_of, ledger = load_training_table(
+        settings, as_of=as_of, today=today, include_open=settings.train_hazard
+    )
     # Rows dated after today were left out of the as-of date: say so beside the data check.
     note = export.future_dated_note(ledger, as_of=as_of, today=today) if chosen else None
     result = run_backtest(
@@ -129,20 +137,12 @@ def train(
         on_progress=on_progress,
         overrides=overrides,
         notes=[note] if note else [],
+        tune=tune,
     )
     fingerprint = data_fingerprint(table)
     trained_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    main_model = result.default_model or result.days_late_models["mean"]
-    sample = pd.DataFrame(result.test.X[:20], columns=result.feature_columns)
-    tags = {
-        "as_of": as_of.isoformat(),
-        "code_version": _code_version(),
-        "feature_set_version": FEATURE_SET_VERSION,
-        "default_model": "yes" if result.default_model is not None else "no",
-        "main_model": "default" if result.default_model is not None else "days_late_mean",
-    }
-    if result.check.default_unavailable_reason:
-        tags["default_unavailable_reason"] = result.check.default_unavailable_reason
+    tags = _tags(result, as_of)
+    assert result.evaluation is not None
 
     if on_progress is not None:
         on_progress("logging to MLflow", 0, 1)
@@ -156,9 +156,8 @@ def train(
             feature_spec=spec_as_records(),
             tags=tags,
             plots=plots,
-            main_model=main_model,
-            signature_sample=sample,
             bundle=draft_bundle(result, settings=settings, trained_at=trained_at),
+            trials=result.trials,
         )
     if on_progress is not None:
         on_progress("logging to MLflow", 1, 1)
@@ -166,9 +165,24 @@ def train(
         version=logged.version,
         run_id=logged.run_id,
         evaluation=result.evaluation.labelled(model_version=logged.version, run_id=logged.run_id),
-        warnings=list(result.check.warnings),
+        warnings=list(result.evaluation.warnings),
         default_unavailable_reason=result.check.default_unavailable_reason,
     )
+
+
+def _tags(result: BacktestResult, as_of: datetime.date) -> dict[str, str]:
+    """The run's MLflow tags: cut, code, feature set, risk target and what is served."""
+    tags = {
+        "as_of": as_of.isoformat(),
+        "code_version": _code_version(),
+        "feature_set_version": FEATURE_SET_VERSION,
+        "default_model": "yes" if result.risk_target == "default" else "no",
+        "risk_target": result.risk_target or "none",
+        **{f"served.{q}": c.served for q, c in result.choices.items()},
+    }
+    if result.check.default_unavailable_reason:
+        tags["default_unavailable_reason"] = result.check.default_unavailable_reason
+    return tags
 
 
 def evaluate(settings: Settings, *, alias: str | None = None) -> Evaluation:
@@ -233,6 +247,31 @@ def compare_metrics(
     return problems
 
 
+def baseline_problems(evaluation: Evaluation, settings: Settings) -> list[str]:
+    """Why what a run serves is worse than one of its baselines on its own test windows.
+
+    Each question's served candidate is compared with every baseline on the pooled
+    rolling-origin windows (ROC AUC within `promote_auc_tolerance`, MAE within
+    `promote_mae_tolerance` days). Runs logged before the windows existed have no
+    candidates to compare and pass.
+    """
+    candidates = evaluation.extra.get("candidates") or {}
+    problems: list[str] = []
+    for question, choice in (evaluation.extra.get("chosen") or {}).items():
+        block = candidates.get(question) or {}
+        metric, higher = ("roc_auc", True) if question == "risk" else ("mae", False)
+        tolerance = settings.promote_auc_tolerance if higher else settings.promote_mae_tolerance
+        served = (block.get(choice["served"]) or {}).get(metric)
+        for name in BASELINES[question]:
+            value = (block.get(name) or {}).get(metric)
+            if _worse(served, value, tolerance, higher_better=higher):
+                problems.append(
+                    f"{question}: the served {choice['served']} has {metric} {served:.4f}, "
+                    f"worse than the {name} baseline's {value:.4f} on the same test windows"
+                )
+    return problems
+
+
 def _worse(new: float | None, old: float | None, tolerance: float, *, higher_better: bool) -> bool:
     """True when `new` is worse than `old` by more than `tolerance` (unknown: not worse)."""
     if new is None or old is None:
@@ -274,6 +313,7 @@ def promote(settings: Settings, *, force: bool = False) -> PromotionOutcome:
     previous = None if champion is None else champion.version
     reasons: list[str] = []
     comparison: dict = {}
+    problems = [] if force else baseline_problems(Evaluation.from_json(bundle.metrics), settings)
     if champion is None:
         reasons.append("there is no champion yet")
     elif champion.version == challenger.version:
@@ -289,18 +329,18 @@ def promote(settings: Settings, *, force: bool = False) -> PromotionOutcome:
         if current is not None:
             ch_blocks, cp_blocks = _score_both(settings, bundle, current)
             comparison = {"challenger": _headline(ch_blocks), "champion": _headline(cp_blocks)}
-            problems = compare_metrics(ch_blocks, cp_blocks, settings)
-            if problems:
-                note = "; ".join(problems)
-                tag_version(settings, challenger.version, "promotion", f"refused: {note}")
-                logger.warning("Promotion of version %s refused: %s", challenger.version, note)
-                return PromotionOutcome(
-                    False, challenger.version, previous, problems, comparison, None
-                )
+            problems = compare_metrics(ch_blocks, cp_blocks, settings) + problems
             reasons.append(
                 f"not worse than champion version {champion.version} on the test period "
                 f"{list(_test_period(bundle))}"
             )
+    if problems:
+        note = "; ".join(problems)
+        tag_version(settings, challenger.version, "promotion", f"refused: {note}")
+        logger.warning("Promotion of version %s refused: %s", challenger.version, note)
+        return PromotionOutcome(False, challenger.version, previous, problems, comparison, None)
+    if force:
+        reasons.append("--force: the comparisons were not run")
     set_alias(settings, CHAMPION, challenger.version)
     tag_version(settings, challenger.version, "promotion", "; ".join(reasons))
     path = save_bundle(bundle, champion_dir(settings))

@@ -5,11 +5,15 @@ serving never needs it. The tracking store is `Settings.mlflow_tracking_uri` (a 
 file under DUECAST_HOME by default, so everything works offline); artifacts go to
 `<home>/mlartifacts` unless the experiment already exists elsewhere.
 
-A run logs params, metrics (flattened evaluation: `default.model.roc_auc`, ...), the
-evaluation JSON, the feature spec, the data fingerprint, plots, the main LightGBM
-Booster (with signature and explicit pip requirements, registered under
-`Settings.mlflow_model_name`) and the complete serving bundle under `bundle/`.
-Versions are marked with aliases (`challenger`, `champion`), never stages.
+A run logs params (and every effective parameter of each LightGBM booster, as
+`lgb.<model>.<name>`), metrics (flattened evaluation: `default.model.roc_auc`, ...), the
+evaluation JSON, the feature spec, the data fingerprint, plots, tuning trials as child
+runs, the served model and the complete serving bundle under `bundle/`. The registered
+model (`Settings.mlflow_model_name`) is what serving serves: `training.pyfunc.BundleModel`
+around the run's bundle, whose pyfunc returns the calibrated probability and the
+days-late quantiles; it is logged with a signature and pinned pip requirements
+(inferring them takes seconds). Versions are marked with aliases (`challenger`,
+`champion`), never stages.
 """
 
 from __future__ import annotations
@@ -18,18 +22,18 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from kernel.config import Settings
 from kernel.errors import BundleError, ModelNotFoundError
 from training.bundle import Bundle, load_bundle, save_bundle
 from training.evaluation import Evaluation
+from training.pyfunc import bundle_boosters, lightgbm_params
 from training.run_bundle import release_bundle
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "CHAMPION",
     "LoggedRun",
     "VersionInfo",
+    "booster_params",
     "download_bundle",
     "flatten_metrics",
     "get_version",
@@ -78,7 +83,7 @@ def _mlflow(settings: Settings) -> Any:
         # MLflow's GenAI schemas warn about their own type hints on first import.
         warnings.filterwarnings("ignore", message=".*type hint is inferred as AnyType")
         import mlflow
-        import mlflow.lightgbm
+        import mlflow.pyfunc
         import mlflow.types.responses  # the module that warns; imported once, quietly
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
@@ -131,6 +136,72 @@ def _params(params: Mapping[str, Any]) -> dict[str, str]:
     return flat
 
 
+def _log_params(mlflow: Any, params: Mapping[str, str]) -> None:
+    """Log params in batches within MLflow's limits (count per call, value length)."""
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
+
+    long = sorted(k for k, v in params.items() if len(v) > MAX_PARAM_VAL_LENGTH)
+    if long:
+        logger.warning("Params %s cut to MLflow's %d characters", long, MAX_PARAM_VAL_LENGTH)
+    items = [(k, v[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()]
+    for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+        mlflow.log_params(dict(items[start : start + MAX_PARAMS_TAGS_PER_BATCH]))
+
+
+def booster_params(bundle: Bundle) -> dict[str, str]:
+    """Every LightGBM parameter of every booster in the bundle, as `lgb.<model>.<name>`."""
+    out: dict[str, str] = {}
+    for model, booster in bundle_boosters(bundle).items():
+        out.update({f"lgb.{model}.{k}": v for k, v in lightgbm_params(booster).items()})
+        # What early stopping kept, beside the configured `num_iterations`.
+        out[f"lgb.{model}.trees"] = str(booster.num_trees())
+    return out
+
+
+def _log_trials(mlflow: Any, experiment_id: str, trials: Sequence[Mapping[str, Any]]) -> None:
+    """Each tuning trial as a child run of the active run, with its params and metrics."""
+    for index, trial in enumerate(trials):
+        number = int(trial.get("number", index))
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"trial {number}", nested=True):
+            mlflow.set_tag("trial_number", str(number))
+            _log_params(mlflow, _params(trial.get("params", {})))
+            mlflow.log_metrics(flatten_metrics(trial.get("metrics", {})))
+
+
+def _log_model(mlflow: Any, settings: Settings, bundle: Bundle) -> str:
+    """Log and register the bundle as a `BundleModel` pyfunc; returns the new version."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from training.pyfunc import (
+        BUNDLE_ARTIFACT,
+        OUTPUT_COLUMNS,
+        BundleModel,
+        input_columns,
+        pip_requirements,
+        sample_rows,
+    )
+
+    # Declared, not inferred: inference warns about integer columns and cannot know
+    # which columns may hold NaN.
+    signature = ModelSignature(
+        inputs=Schema([ColSpec(kind, name) for name, kind in input_columns(bundle).items()]),
+        outputs=Schema([ColSpec("double", name) for name in OUTPUT_COLUMNS]),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = save_bundle(bundle, Path(tmp) / "bundle")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=BundleModel(),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+            signature=signature,
+            input_example=sample_rows(bundle),
+            pip_requirements=pip_requirements(),
+            registered_model_name=settings.mlflow_model_name,
+        )
+    return str(info.registered_model_version)
+
+
 def log_training_run(
     settings: Settings,
     *,
@@ -140,11 +211,10 @@ def log_training_run(
     feature_spec: list[dict],
     tags: Mapping[str, str],
     plots: list[Path],
-    main_model: Any,
-    signature_sample: pd.DataFrame,
     bundle: Bundle,
+    trials: Sequence[Mapping[str, Any]] = (),
 ) -> LoggedRun:
-    """Log one training run, register its model and mark the version `challenger`.
+    """Log one training run, register its bundle as a pyfunc model, mark it `challenger`.
 
     Args:
         settings: tracking URI, experiment and model names.
@@ -154,38 +224,26 @@ def log_training_run(
         feature_spec: `features.spec.spec_as_records()`.
         tags: extra run tags (as_of, code version, ...).
         plots: PNG files to log under `plots/`.
-        main_model: the LightGBM Booster to log and register.
-        signature_sample: a few feature rows (model matrix columns) for the signature.
-        bundle: the run's serving bundle from `draft_bundle`, logged as the registered
-            version (`release_bundle`).
+        bundle: the run's serving bundle from `draft_bundle`: registered as the MLflow
+            model (`training.pyfunc.BundleModel`) and logged under `bundle/` as the
+            registered version (`release_bundle`).
+        trials: tuning trials, each `{"number", "params", "metrics"}`, logged as child runs.
     """
     mlflow = _mlflow(settings)
-    from mlflow.models import infer_signature
-
     experiment_id = _experiment_id(settings)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train as of {tags.get('as_of')}"):
         run_id = mlflow.active_run().info.run_id
-        mlflow.log_params(_params(params))
-        mlflow.log_params({f"data_{k}": str(v) for k, v in fingerprint.items()})
+        _log_params(mlflow, _params(params))
+        _log_params(mlflow, {f"data_{k}": str(v) for k, v in fingerprint.items()})
+        _log_params(mlflow, booster_params(bundle))
         mlflow.set_tags(dict(tags))
         mlflow.log_metrics(flatten_metrics(evaluation.to_json()))
         mlflow.log_dict(feature_spec, "feature_spec.json")
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         for path in plots:
             mlflow.log_artifact(str(path), artifact_path="plots")
-        signature = infer_signature(
-            signature_sample, main_model.predict(signature_sample.to_numpy())
-        )
-        import lightgbm
-
-        info = mlflow.lightgbm.log_model(
-            main_model,
-            name="model",
-            signature=signature,
-            pip_requirements=[f"lightgbm=={lightgbm.__version__}", f"numpy=={np.__version__}"],
-            registered_model_name=settings.mlflow_model_name,
-        )
-        version = str(info.registered_model_version)
+        _log_trials(mlflow, experiment_id, trials)
+        version = _log_model(mlflow, settings, bundle)
         evaluation = evaluation.labelled(model_version=version, run_id=run_id)
         mlflow.log_dict(evaluation.to_json(), "evaluation.json")
         with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ from duecast.cli._common import (
 if TYPE_CHECKING:
     from training.evaluation import Evaluation
 
-__all__ = ["evaluate_", "evaluation_table", "promote_", "train_"]
+__all__ = ["choice_lines", "evaluate_", "evaluation_table", "promote_", "train_"]
 
 
 def train_(
@@ -33,14 +33,34 @@ def train_(
             "later rows are left out with a warning).",
         ),
     ] = None,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="Search LightGBM's parameters first (Optuna, on the latest window's own "
+            "rows); needs --trials or --minutes. Each trial is an MLflow child run.",
+        ),
+    ] = False,
+    trials: Annotated[
+        int | None, typer.Option("--trials", min=1, help="Tuning: at most N trials.")
+    ] = None,
+    minutes: Annotated[
+        float | None, typer.Option("--minutes", min=0.1, help="Tuning: at most M minutes.")
+    ] = None,
 ) -> None:
     """Train and backtest models and baselines, log to MLflow, register a challenger."""
     from training.pipeline import train
+    from training.tune_run import TuneBudget
 
     settings = load_settings()
     cut = parse_date(as_of, "--as-of") if as_of else None
+    if (trials is not None or minutes is not None) and not tune:
+        raise typer.BadParameter("--trials and --minutes set the budget of --tune: add --tune")
+    if tune and trials is None and minutes is None:
+        raise typer.BadParameter("--tune needs a budget: --trials N or --minutes M")
+    budget = TuneBudget(trials, minutes) if tune else None
     with user_errors(), progress_bars() as progress:
-        outcome = train(settings, as_of=cut, on_progress=progress)
+        outcome = train(settings, as_of=cut, on_progress=progress, tune=budget)
     for warning in outcome.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if outcome.default_unavailable_reason:
@@ -49,6 +69,8 @@ def train_(
             highlight=False,
         )
     console.print(evaluation_table(outcome.evaluation))
+    for line in choice_lines(outcome.evaluation):
+        console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(
         f"Registered {settings.mlflow_model_name} version {outcome.version} as challenger "
         f"(run {outcome.run_id}). Next: `duecast evaluate`, then `duecast promote`."
@@ -70,6 +92,8 @@ def evaluate_(
         typer.echo(json.dumps(evaluation.to_json(), indent=2))
         return
     console.print(evaluation_table(evaluation))
+    for line in choice_lines(evaluation):
+        console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(f"Plots: {evaluation.plots}", highlight=False, soft_wrap=True)
 
 
@@ -108,13 +132,25 @@ def _fmt(value: object) -> str:
 
 
 def evaluation_table(evaluation: Evaluation) -> Table:
-    """The backtest as a table: one column per model / baseline, one row per metric."""
+    """The backtest as a table: one column per model / baseline, one row per metric.
+
+    Figures are over the pooled test windows; `choice_lines` says what is served and why.
+    """
     from training.evaluation import TARGETS
 
     start, end = evaluation.test_period
-    table = Table(title=f"Test period {start} .. {end} (version {evaluation.model_version})")
+    windows = len(evaluation.extra.get("windows") or []) or 1
+    table = Table(
+        title=f"{windows} test window(s) {start} .. {end}, pooled "
+        f"(version {evaluation.model_version})"
+    )
     table.add_column("metric")
     targets = {name: evaluation.target(name) for name in TARGETS}
+    if targets["very_late"] is not None or evaluation.default is not None:
+        # One risk block: the default model's, or the very-late model's when defaults are rare.
+        targets = {k: v for k, v in targets.items() if v is not None or k == "days_late"}
+    else:
+        targets.pop("very_late")
     names = list(dict.fromkeys(n for t in targets.values() if t is not None for n in t.by_name()))
     for name in names:
         table.add_column(name, justify="right")
@@ -133,3 +169,21 @@ def evaluation_table(evaluation: Evaluation) -> Table:
                 end_section=k == len(keys) - 1,
             )
     return table
+
+
+def choice_lines(evaluation: Evaluation) -> list[str]:
+    """Per question: the candidate served, why, and the model-minus-baseline intervals."""
+    lines = []
+    for question, choice in (evaluation.extra.get("chosen") or {}).items():
+        label = "days late" if question == "days_late" else f"risk ({evaluation.risk_target})"
+        lines.append(f"{label}: serves {choice['served']}: {choice['reason']}")
+        for baseline, iv in choice["intervals"].items():
+            if iv.get("low") is None:
+                lines.append(f"  {choice['model']} - {baseline}: undefined ({iv.get('note')})")
+                continue
+            verdict = "clear" if iv["excludes_zero"] else "within noise"
+            lines.append(
+                f"  {choice['model']} - {baseline} {choice['metric']}: {iv['estimate']:+.4f} "
+                f"[{iv['low']:+.4f}, {iv['high']:+.4f}] ({verdict})"
+            )
+    return lines

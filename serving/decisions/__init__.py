@@ -6,7 +6,8 @@ path), so one order decision costs microseconds. The policy is the settings grou
 cut-offs once (`.with_grade_cutoffs(bundle.thresholds)`, done when the serving state is
 built) and pass it to every call. Every result carries its reasons in words.
 
-Modules: `records` (inputs), `scores` (one invoice's scores, expected loss, payment
+Modules: `records` (inputs), `target` (what P is of: default, or paying more than V days
+late, and the one wording of it), `scores` (one invoice's scores, expected loss, payment
 date; `InvoiceScores.open_on` conditions them on the invoice being unpaid on the serving
 date: past due + horizon it is a default, P = 1, and no payment date lies before that
 day), `grades`, `dunning` (the ladder, promises, follow-ups), `worklist` (items and
@@ -25,8 +26,13 @@ Policy and records
     ActionRecord(customer_id, kind, at, invoice_id=None, promised_date=None,
                  promised_amount=None, author=None, text=None)
 
+Risk target (every function below that words a probability takes `target=`, default
+DEFAULT_TARGET; the serving state passes the bundle's, `serving.reasons.risk_target`)
+    RiskTarget(name "default"|"very_late", very_late_days=None);  RiskTarget.of(name, days)
+    chance_words(target) -> "chance of default" | "chance of paying more than V days late"
+
 Grades
-    assess_grade(p_default, days_late_p50=None, *, policy) -> RiskGrade
+    assess_grade(p_default, days_late_p50=None, *, policy, target) -> RiskGrade
         RiskGrade(grade "A".."E", basis "p_default"|"days_late"|"none", reason)
     risk_grade(p_default, days_late_p50=None, *, policy) -> str
 
@@ -43,7 +49,8 @@ Worklist
     last_steps(actions, *, as_of) -> dict[step, date last logged]
     hold_for_follow_up(step: NextAction, *, last_done, as_of, policy) -> NextAction
         "follow_up_later" while the step, or a higher one, logged lately awaits follow-up
-    rank_worklist(invoices, *, as_of, policy, actions=(), grades=None, collectors=1)
+    rank_worklist(invoices, *, as_of, policy, actions=(), grades=None, collectors=1,
+                  target)
         -> Worklist(as_of, capacity, items, overflow, waiting)
         items: WorklistItem(customer_id, rank, priority, expected_loss,
         cost_of_waiting, open_amount, overdue_amount, max_days_overdue, grade,
@@ -53,7 +60,8 @@ Credit limits
     monthly_sales_estimate(*, invoice_count, median_invoice_amount, tenure_days)
         -> float | None
     suggest_credit_limit(*, monthly_sales, terms_days, p_default, policy,
-                         current_limit=None, history_invoices=None, days_late_p50=None)
+                         current_limit=None, history_invoices=None, days_late_p50=None,
+                         target)
         -> CreditLimit(amount, cold_start, base, risk_factor, rationale)
 
 Orders
@@ -89,6 +97,7 @@ from serving.decisions.grades import RiskGrade, assess_grade, risk_grade
 from serving.decisions.limits import CreditLimit, monthly_sales_estimate, suggest_credit_limit
 from serving.decisions.orders import DECISIONS, Decision, OrderDecision, order_decision
 from serving.decisions.records import ActionRecord, OpenInvoice
+from serving.decisions.target import DEFAULT_TARGET, RiskTarget, chance_words
 from serving.decisions.worklist import (
     ACTIONS,
     WORK_ACTIONS,
@@ -111,6 +120,7 @@ from serving.decisions.worklist import (
 __all__ = [
     "ACTIONS",
     "DECISIONS",
+    "DEFAULT_TARGET",
     "GRADES",
     "WORK_ACTIONS",
     "ActionKind",
@@ -125,11 +135,13 @@ __all__ = [
     "OrderDecision",
     "PolicySettings",
     "RiskGrade",
+    "RiskTarget",
     "WeekForecast",
     "Worklist",
     "WorklistItem",
     "assess_grade",
     "cash_forecast",
+    "chance_words",
     "cost_of_waiting",
     "discount_advice",
     "dunning_days",

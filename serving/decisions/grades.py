@@ -1,4 +1,7 @@
-"""Risk grades A (best) .. E (worst) from the calibrated probability of default.
+"""Risk grades A (best) .. E (worst) from the calibrated probability of the risk target.
+
+The target is the bundle's (`serving.decisions.target`): default, or paying very late
+when the ledger has too few defaults; the reason names it.
 
 When the bundle has no default model (history too thin to have defaults), the grade
 comes from the predicted median days late instead, with its own cut-offs, and the
@@ -12,6 +15,7 @@ from typing import Literal
 
 from kernel.policy import GRADES, PolicySettings
 from serving.decisions.records import is_present
+from serving.decisions.target import DEFAULT_TARGET, RiskTarget, chance_words
 
 __all__ = ["RiskGrade", "assess_grade", "risk_grade"]
 
@@ -46,18 +50,20 @@ def assess_grade(
     days_late_p50: float | None = None,
     *,
     policy: PolicySettings,
+    target: RiskTarget = DEFAULT_TARGET,
 ) -> RiskGrade:
     """Grade one score: from `p_default`, else (NaN / None) from `days_late_p50`.
 
     Args:
-        p_default: calibrated probability of default (NaN or None when unavailable).
+        p_default: calibrated probability of the risk target (NaN or None when unavailable).
         days_late_p50: predicted median days late, the fallback basis.
         policy: the decision policy; the serving state's holds the bundle's cut-offs.
+        target: what `p_default` is the probability of (the bundle's risk target).
     """
     if is_present(p_default):
         p = float(p_default)
         grade = _grade_from(p, policy.grade_cutoffs)
-        return RiskGrade(grade, "p_default", f"grade {grade}: {p:.1%} chance of default")
+        return RiskGrade(grade, "p_default", f"grade {grade}: {p:.1%} {chance_words(target)}")
     if is_present(days_late_p50):
         days = float(days_late_p50)
         grade = _grade_from(days, policy.grade_days_late_cutoffs)

@@ -1,7 +1,8 @@
 """Suggested credit limits: a formula a credit manager can read back and defend.
 
     base        = typical monthly sales × (payment terms + slack days) / 30
-    risk factor = max(0, 1 − slope × P(default))            (with a default model)
+    risk factor = max(0, 1 − slope × P(risk target))        (with a risk model: default,
+                                                             or very late on thin ledgers)
                 = clip(1 − median days late / zero point, 0, 1)   (without one)
     limit       = round(base × risk factor), moved at most ±max change from the current
                   limit, then held within [floor, ceiling]
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from kernel.policy import PolicySettings
 from serving.decisions.records import is_missing, is_present
+from serving.decisions.target import DEFAULT_TARGET, RiskTarget, chance_words
 
 __all__ = ["CreditLimit", "monthly_sales_estimate", "suggest_credit_limit"]
 
@@ -62,12 +64,15 @@ def monthly_sales_estimate(
 
 
 def _risk_factor(
-    p_default: float | None, days_late_p50: float | None, policy: PolicySettings
+    p_default: float | None,
+    days_late_p50: float | None,
+    policy: PolicySettings,
+    target: RiskTarget,
 ) -> tuple[float, str] | None:
     if is_present(p_default):
         p = float(p_default)
         factor = max(0.0, 1.0 - policy.credit_limit_risk_slope * p)
-        return factor, f"risk factor {factor:.2f} for a {p:.1%} chance of default"
+        return factor, f"risk factor {factor:.2f} for a {p:.1%} {chance_words(target)}"
     if is_present(days_late_p50):
         days = max(0.0, float(days_late_p50))
         factor = min(1.0, max(0.0, 1.0 - days / policy.credit_limit_days_late_zero))
@@ -103,6 +108,7 @@ def suggest_credit_limit(
     current_limit: float | None = None,
     history_invoices: int | None = None,
     days_late_p50: float | None = None,
+    target: RiskTarget = DEFAULT_TARGET,
 ) -> CreditLimit:
     """Suggested credit limit of one customer, with its rationale.
 
@@ -110,14 +116,15 @@ def suggest_credit_limit(
         monthly_sales: typical monthly sales to the customer (see
             `monthly_sales_estimate`); None or ≤ 0 = cold start.
         terms_days: the customer's payment terms in days.
-        p_default: calibrated P(default) of a typical new invoice (NaN / None when the
-            bundle has no default model).
+        p_default: calibrated probability of the risk target (`target`) of a typical new
+            invoice (NaN / None when the bundle has no risk model).
         policy: the decision policy (floor, ceiling, default, max change, slope...).
         current_limit: the limit in force; the suggestion moves at most
             `policy.credit_limit_max_change` of it per review (None / ≤ 0 = no limit yet).
         history_invoices: paid invoices so far (`history_settled_count`); fewer than
             `policy.credit_limit_min_history` = cold start.
         days_late_p50: predicted median days late, the risk basis without a default model.
+        target: what `p_default` is the probability of (the bundle's risk target).
     """
     if history_invoices is not None and history_invoices < policy.credit_limit_min_history:
         return _cold_start(
@@ -127,7 +134,7 @@ def suggest_credit_limit(
         )
     if not is_present(monthly_sales) or monthly_sales <= 0:
         return _cold_start(policy, "no sales history to size a limit from")
-    risk = _risk_factor(p_default, days_late_p50, policy)
+    risk = _risk_factor(p_default, days_late_p50, policy, target)
     if risk is None:
         return _cold_start(policy, "no risk score for this customer")
     factor, risk_words = risk

@@ -7,6 +7,7 @@ An invoice still open on the serving date D is scored given what the ledger says
 (`InvoiceScores.open_on`):
 
     due date + H < D  →  a default (the label rule of training): P(default) = 1
+                         (with the very-late target: due date + V < D, already very late)
     days late         ≥  D − due date, for the mean and each quantile (it is unpaid today)
 
 so no answer gives a past payment date, and every answer built on open invoices (invoice
@@ -24,11 +25,14 @@ from dataclasses import dataclass
 from typing import Protocol, SupportsFloat
 
 from serving.decisions.records import OpenInvoice, is_missing, is_present
+from serving.decisions.target import DEFAULT_TARGET, RiskTarget
 
 __all__ = [
     "InvoiceScores",
     "ScoreArrays",
     "ScoreColumn",
+    "certain_days",
+    "certain_reason",
     "expected_loss",
     "past_horizon",
     "past_horizon_reason",
@@ -89,16 +93,25 @@ class InvoiceScores:
             days_late_p90=invoice.days_late_p90,
         )
 
-    def open_on(self, *, due_date: dt.date, as_of: dt.date, horizon_days: int) -> InvoiceScores:
+    def open_on(
+        self,
+        *,
+        due_date: dt.date,
+        as_of: dt.date,
+        horizon_days: int,
+        target: RiskTarget = DEFAULT_TARGET,
+    ) -> InvoiceScores:
         """These scores for an invoice due on `due_date` and still unpaid on `as_of`.
 
         Past due + `horizon_days` it is a default by the ledger's own rule: P(default) = 1,
-        with or without a default model (a fact, not a prediction). Days late (mean and
+        with or without a default model (a fact, not a prediction); with the very-late
+        `target`, past due + V it is already very late: P = 1 too. Days late (mean and
         quantiles) are at least the days already overdue: the prediction given that it
         is unpaid today, so p10 ≤ p50 ≤ p90 stay ordered and no payment date is past.
         """
         overdue = float((as_of - due_date).days)
-        default = past_horizon(due_date, as_of=as_of, horizon_days=horizon_days)
+        days = certain_days(target, horizon_days)
+        default = past_horizon(due_date, as_of=as_of, horizon_days=days)
         return InvoiceScores(
             p_default=1.0 if default else self.p_default,
             days_late=_at_least(self.days_late, overdue),
@@ -129,6 +142,21 @@ def past_horizon(due_date: dt.date, *, as_of: dt.date, horizon_days: int) -> boo
 def past_horizon_reason(horizon_days: int) -> str:
     """The reason, in words, of P(default) = 1 for an invoice past due + H."""
     return f"more than {horizon_days} days past due: counted as a default"
+
+
+def certain_days(target: RiskTarget, horizon_days: int) -> int:
+    """Days past due after which an unpaid invoice is certain to meet `target` (H, or V)."""
+    if target.name == "very_late" and target.very_late_days is not None:
+        return min(target.very_late_days, horizon_days)
+    return horizon_days
+
+
+def certain_reason(target: RiskTarget, horizon_days: int) -> str:
+    """The reason, in words, of P = 1 for an invoice unpaid past `certain_days`."""
+    if target.name == "very_late":
+        days = certain_days(target, horizon_days)
+        return f"more than {days} days past due: already more than {days} days late"
+    return past_horizon_reason(horizon_days)
 
 
 def expected_loss(open_amount: float, p_default: float | None) -> float:

@@ -1,6 +1,6 @@
 """The collections worklist: priority of each customer, its next action, ranking.
 
-    expected loss    = open amount × P(default)      (`serving.decisions.scores`)
+    expected loss    = open amount × P(default)      (`serving.decisions.scores`; P(risk target))
     cost of waiting  = open amount × cost of capital × expected days late / 365
     priority         = expected loss + cost of waiting
 
@@ -35,6 +35,7 @@ from serving.decisions.dunning import (
 from serving.decisions.grades import RiskGrade, assess_grade
 from serving.decisions.records import ActionRecord, OpenInvoice, is_missing, is_present
 from serving.decisions.scores import expected_loss
+from serving.decisions.target import DEFAULT_TARGET, RiskTarget, chance_words
 
 __all__ = [
     "ACTIONS",
@@ -166,7 +167,9 @@ def _weighted(invoices: list[OpenInvoice], attr: str) -> float | None:
     return sum(inv.open_amount * getattr(inv, attr) for inv in known) / weight
 
 
-def _customer_grade(invoices: list[OpenInvoice], policy: PolicySettings) -> RiskGrade:
+def _customer_grade(
+    invoices: list[OpenInvoice], policy: PolicySettings, target: RiskTarget
+) -> RiskGrade:
     # Weighted by open amount: the grade should reflect where the money is. Without a
     # default model only invoices past due + H have a P(default) (1, by the ledger's
     # rule): a mean over them alone would grade the whole customer on them.
@@ -175,6 +178,7 @@ def _customer_grade(invoices: list[OpenInvoice], policy: PolicySettings) -> Risk
         _weighted(invoices, "p_default") if known else None,
         _weighted(invoices, "days_late_p50"),
         policy=policy,
+        target=target,
     )
 
 
@@ -202,8 +206,8 @@ def _invoice_step(
     )
 
 
-def _item_reasons(steps: Sequence[InvoiceStep], policy: PolicySettings) -> list[str]:
-    """Sentences for the collector: the lead invoice, overdue, expected loss, waiting."""
+def _item_reasons(steps: Sequence[InvoiceStep], policy: PolicySettings, chance: str) -> list[str]:
+    """Sentences for the collector: lead invoice, overdue, expected loss (`chance`), waiting."""
     lead = steps[0]
     open_amount = sum(s.open_amount for s in steps)
     overdue = [s for s in steps if s.days_overdue > 0]
@@ -221,7 +225,7 @@ def _item_reasons(steps: Sequence[InvoiceStep], policy: PolicySettings) -> list[
     if len(scored) == len(steps):
         reasons.append(
             f"expected loss {_money(loss)} on {_money(open_amount)} open "
-            f"({loss / open_amount:.1%} average chance of default)"
+            f"({loss / open_amount:.1%} average {chance})"
             if open_amount > 0
             else f"expected loss {_money(loss)}"
         )
@@ -248,13 +252,14 @@ def _customer_item(
     *,
     as_of: dt.date,
     policy: PolicySettings,
+    target: RiskTarget,
 ) -> WorklistItem:
     if grade_given is not None:
         if grade_given not in GRADES:
             raise ValueError(f"unknown grade {grade_given!r} for customer {customer_id}")
         grade, grade_reason, basis = grade_given, f"grade {grade_given}", "given"
     else:
-        assessed = _customer_grade(invoices, policy)
+        assessed = _customer_grade(invoices, policy, target)
         grade, grade_reason, basis = assessed.grade, assessed.reason, assessed.basis
     dunning = dunning_steps(invoices, actions, grade=grade, as_of=as_of, policy=policy)
     steps = [
@@ -262,7 +267,7 @@ def _customer_item(
         for inv, step in zip(invoices, dunning.steps, strict=True)
     ]
     steps.sort(key=lambda s: (urgency(s.action), -s.priority, s.invoice_id))
-    reasons = _item_reasons(steps, policy)
+    reasons = _item_reasons(steps, policy, chance_words(target))
     if basis != "given":
         reasons.append(grade_reason)
     loss = sum(s.expected_loss for s in steps)
@@ -293,6 +298,7 @@ def rank_worklist(
     actions: Iterable[ActionRecord] = (),
     grades: Mapping[str, str] | None = None,
     collectors: int = 1,
+    target: RiskTarget = DEFAULT_TARGET,
 ) -> Worklist:
     """The day's worklist: open invoices grouped by customer, ranked by priority.
 
@@ -309,6 +315,7 @@ def rank_worklist(
             weighted P(default) (or predicted days late without a default model).
         collectors: collectors working the list; capacity = collectors ×
             `policy.collector_capacity`.
+        target: what the invoices' `p_default` is the probability of (reasons name it).
 
     Returns:
         `Worklist` with today's `items` (priority descending, at most capacity), the
@@ -333,6 +340,7 @@ def rank_worklist(
             grades.get(cid),
             as_of=as_of,
             policy=policy,
+            target=target,
         )
         for cid, invs in by_customer.items()
     ]
@@ -368,6 +376,7 @@ def worklist_item(
     as_of: dt.date,
     policy: PolicySettings,
     actions: Iterable[ActionRecord] = (),
+    target: RiskTarget = DEFAULT_TARGET,
 ) -> WorklistItem | None:
     """One customer's item, as `rank_worklist` would list it alone; None when nothing is owed.
 
@@ -380,10 +389,11 @@ def worklist_item(
         as_of: today.
         policy: the decision policy.
         actions: its logged actions; those dated after `as_of` are ignored.
+        target: what the invoices' `p_default` is the probability of (reasons name it).
     """
     owed = [inv for inv in invoices if inv.open_amount > 0]
     if not owed:
         return None
     done = actions_until(actions, as_of)
-    item = _customer_item(customer_id, owed, done, grade, as_of=as_of, policy=policy)
+    item = _customer_item(customer_id, owed, done, grade, as_of=as_of, policy=policy, target=target)
     return _with_rank(item, 1) if item.next_action in WORK_ACTIONS else item

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from serving.deps import AdminKey, RuntimeDep, ScorerKey, StateDep
 from serving.errors import error_responses
+from serving.reasons import risk_target
 from serving.schemas import ModelOut
 from serving.state import ServingState
 
@@ -16,6 +17,7 @@ router = APIRouter(prefix="/v1", tags=["model"])
 
 def _model_out(state: ServingState) -> ModelOut:
     bundle = state.bundle
+    target = risk_target(bundle)
     return ModelOut(
         model_version=bundle.model_version,
         trained_at=bundle.trained_at,
@@ -24,6 +26,9 @@ def _model_out(state: ServingState) -> ModelOut:
         horizon_days=bundle.horizon_days,
         default_model=bundle.has_default_model,
         default_unavailable_reason=bundle.default_unavailable_reason,
+        risk_target=target.name,
+        very_late_days=target.days,
+        served=bundle.served,
         metrics=bundle.metrics,
         thresholds=dict(bundle.thresholds),
         serving_as_of=state.as_of,

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from serving.auth import role_allows
+from serving.decisions.target import chance_words
 from serving.deps import StateDep, lookup_key
 from serving.errors import error_responses
+from serving.reasons import risk_target
 from serving.usecases.worklist import worklist_page
 
 __all__ = ["router"]
@@ -111,6 +113,7 @@ async def worklist_html(
     head = (
         f"<h1>Collections worklist · {page.as_of}</h1><p>{page.count} of {page.total} "
         f"customers needing work today (capacity {page.capacity}), model "
-        f"{escape(page.model_version)}.</p>"
+        f"{escape(page.model_version)}; grades and expected loss rest on its "
+        f"{chance_words(risk_target(state.bundle))}.</p>"
     )
     return _page(f"duecast worklist {page.as_of}", head + table)

@@ -20,6 +20,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from kernel import limits
+from serving.decisions.target import RiskTargetName
 
 __all__ = ["MAX_SCORE_BATCH", "Id", "ReasonOut"]
 
@@ -46,6 +47,25 @@ def _amount(**options: Unpack[_AmountOptions]) -> Any:
 
 def _terms(**options: Unpack[_TermsOptions]) -> Any:
     return Field(default=None, ge=0, le=limits.TERMS_DAYS_MAX, **options)
+
+
+def _risk_target() -> Any:
+    """The field naming what `p_default` is the probability of (the bundle's target)."""
+    return Field(
+        description="What p_default is the probability of: default (not paid within the "
+        "horizon after due, or written off) or very_late (paid more than very_late_days "
+        "after due, or not at all; the target of ledgers with too few defaults)."
+    )
+
+
+def _very_late_days() -> Any:
+    return Field(
+        default=None, description="Days after due beyond which a payment is very late (very_late)."
+    )
+
+
+# The values of `risk_target` in answers, re-exported for the use-case modules.
+RiskTargetOut = RiskTargetName
 
 
 def _example(example: dict) -> ConfigDict:

@@ -7,7 +7,13 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from serving.schemas.actions import ActionOut
-from serving.schemas.base import ReasonOut, _example
+from serving.schemas.base import (
+    ReasonOut,
+    RiskTargetOut,
+    _example,
+    _risk_target,
+    _very_late_days,
+)
 
 __all__ = ["CreditLimitOut", "CustomerOut"]
 
@@ -41,6 +47,8 @@ class CustomerOut(BaseModel):
             "risk_grade": "B",
             "grade_reason": "grade B: 3.1% chance of default",
             "p_default": 0.031,
+            "risk_target": "default",
+            "very_late_days": None,
             "expected_days_late": 4.2,
             "typical_invoice_amount": 1860.0,
             "credit_limit": _LIMIT_EXAMPLE,
@@ -65,7 +73,12 @@ class CustomerOut(BaseModel):
     currency: str | None
     risk_grade: str
     grade_reason: str
-    p_default: float | None = Field(description="Of a typical new invoice (usual amount).")
+    p_default: float | None = Field(
+        description="Probability of the risk target (risk_target) of a typical new invoice "
+        "(usual amount)."
+    )
+    risk_target: RiskTargetOut = _risk_target()
+    very_late_days: int | None = _very_late_days()
     expected_days_late: float
     typical_invoice_amount: float
     credit_limit: CreditLimitOut

@@ -7,7 +7,18 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, model_validator
 
-from serving.schemas.base import MAX_SCORE_BATCH, Id, ReasonOut, _amount, _example, _Request, _terms
+from serving.schemas.base import (
+    MAX_SCORE_BATCH,
+    Id,
+    ReasonOut,
+    RiskTargetOut,
+    _amount,
+    _example,
+    _Request,
+    _risk_target,
+    _terms,
+    _very_late_days,
+)
 
 __all__ = [
     "DaysLateOut",
@@ -73,6 +84,8 @@ class InvoiceScoreOut(BaseModel):
             "open_amount": 1500.0,
             "due_date": "2026-03-15",
             "p_default": 0.04,
+            "risk_target": "default",
+            "very_late_days": None,
             "days_late": {"mean": 6.1, "p10": -2.0, "p50": 4.0, "p90": 21.0},
             "predicted_payment_date": "2026-03-19",
             "payment_date_p10": "2026-03-13",
@@ -87,7 +100,12 @@ class InvoiceScoreOut(BaseModel):
     amount: float
     open_amount: float
     due_date: dt.date
-    p_default: float | None
+    p_default: float | None = Field(
+        description="Calibrated probability of the risk target (risk_target), given that "
+        "the invoice is unpaid on the serving date."
+    )
+    risk_target: RiskTargetOut = _risk_target()
+    very_late_days: int | None = _very_late_days()
     days_late: DaysLateOut
     predicted_payment_date: dt.date
     payment_date_p10: dt.date

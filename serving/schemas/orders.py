@@ -7,7 +7,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from serving.schemas.base import Id, ReasonOut, _amount, _example, _Request, _terms
+from serving.schemas.base import (
+    Id,
+    ReasonOut,
+    RiskTargetOut,
+    _amount,
+    _example,
+    _Request,
+    _risk_target,
+    _terms,
+    _very_late_days,
+)
 
 __all__ = ["OrderDecisionOut", "OrderDecisionRequest"]
 
@@ -52,6 +62,8 @@ class OrderDecisionOut(BaseModel):
             ],
             "risk_grade": "B",
             "p_default": 0.031,
+            "risk_target": "default",
+            "very_late_days": None,
             "expected_days_late": 4.2,
             "suggested_credit_limit": 12000.0,
             "exposure_after_order": 7730.0,
@@ -63,7 +75,12 @@ class OrderDecisionOut(BaseModel):
     decision: Literal["approve", "review", "decline"]
     reasons: list[ReasonOut]
     risk_grade: str
-    p_default: float | None = Field(description="None when the model has no default model.")
+    p_default: float | None = Field(
+        description="Calibrated probability of the risk target (risk_target); None when "
+        "the model has no risk model."
+    )
+    risk_target: RiskTargetOut = _risk_target()
+    very_late_days: int | None = _very_late_days()
     expected_days_late: float
     suggested_credit_limit: float
     exposure_after_order: float

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from serving.schemas.base import _example
+from serving.schemas.base import RiskTargetOut, _example, _risk_target, _very_late_days
 
 __all__ = ["HealthOut", "ModelOut", "ReadyOut"]
 
@@ -24,6 +24,9 @@ class ModelOut(BaseModel):
             "horizon_days": 90,
             "default_model": True,
             "default_unavailable_reason": None,
+            "risk_target": "default",
+            "very_late_days": None,
+            "served": {"risk": "lightgbm", "days_late": "history"},
             "metrics": {"default": {"model": {"roc_auc": 0.81}}},
             "thresholds": {"A": 0.02, "B": 0.05, "C": 0.1, "D": 0.2},
             "serving_as_of": "2026-03-02",
@@ -38,6 +41,14 @@ class ModelOut(BaseModel):
     horizon_days: int
     default_model: bool
     default_unavailable_reason: str | None
+    risk_target: RiskTargetOut = _risk_target()
+    very_late_days: int | None = _very_late_days()
+    served: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="The model served per question (`risk`, `days_late`): lightgbm, "
+        "lightgbm_residual, hazard, or a baseline (history, logistic, linear) when the "
+        "backtest found the model not clearly better; null: no risk model.",
+    )
     metrics: dict
     thresholds: dict[str, float]
     serving_as_of: dt.date

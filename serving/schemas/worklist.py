@@ -7,7 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from serving.schemas.actions import ActionOut
-from serving.schemas.base import _example
+from serving.schemas.base import RiskTargetOut, _example, _risk_target, _very_late_days
 
 __all__ = ["WorklistItemOut", "WorklistOut"]
 
@@ -61,3 +61,5 @@ class WorklistOut(BaseModel):
     capacity: int = Field(description="Items the collectors can work today (policy).")
     as_of: dt.date
     model_version: str
+    risk_target: RiskTargetOut = _risk_target()
+    very_late_days: int | None = _very_late_days()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from serving.reasons import risk_target
 from serving.schemas import CreditLimitOut, CustomerOut
 from serving.state import ServingState
 from serving.usecases.present import action_out, model_reasons, optional
@@ -16,6 +17,7 @@ def customer_view(state: ServingState, customer_id: str) -> CustomerOut:
     """Grade, typical-invoice risk, suggested limit, exposure, reasons, recent actions."""
     entry = state.entry(customer_id)
     typical = entry.typical
+    target = risk_target(state.bundle)
     return CustomerOut(
         customer_id=customer_id,
         name=entry.name,
@@ -23,6 +25,8 @@ def customer_view(state: ServingState, customer_id: str) -> CustomerOut:
         risk_grade=typical.grade,
         grade_reason=typical.grade_reason,
         p_default=optional(typical.scores.p_default),
+        risk_target=target.name,
+        very_late_days=target.days,
         expected_days_late=typical.scores.days_late,
         typical_invoice_amount=typical.amount,
         credit_limit=CreditLimitOut(

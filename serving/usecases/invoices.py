@@ -4,7 +4,7 @@ Expected loss and payment dates come from `serving.decisions.scores`, the one pl
 they are computed. Every invoice scored here is unpaid on the serving date (an open one,
 or a new one); its scores are given that (`InvoiceScores.open_on`: open invoices carry
 them from `serving.entries`), and one past due + H is a default with that reason instead
-of the model's.
+of the model's (with the very-late target, one past due + V is already very late).
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from kernel.errors import ConflictError, UnknownEntityError
 from serving.decisions.records import is_missing
 from serving.decisions.scores import (
     InvoiceScores,
+    certain_days,
+    certain_reason,
     past_horizon,
-    past_horizon_reason,
     payment_date,
 )
+from serving.decisions.target import RiskTarget
 from serving.entries import CustomerEntry
-from serving.reasons import TOP_REASONS, explain, feature_values
+from serving.reasons import TOP_REASONS, explain, feature_values, risk_target
 from serving.schemas import DaysLateOut, InvoiceScoreOut, InvoicesScoredOut, NewInvoice, ReasonOut
 from serving.state import ServingState
 from serving.usecases.present import model_reasons, optional
@@ -61,6 +63,7 @@ def _invoice_out(
     due: dt.date,
     scores: InvoiceScores,
     reasons: list[ReasonOut],
+    target: RiskTarget,
 ) -> InvoiceScoreOut:
     loss = scores.expected_loss(open_amount)
     return InvoiceScoreOut(
@@ -71,6 +74,8 @@ def _invoice_out(
         open_amount=open_amount,
         due_date=due,
         p_default=optional(scores.p_default),
+        risk_target=target.name,
+        very_late_days=target.days,
         days_late=DaysLateOut(
             mean=scores.days_late,
             p10=scores.days_late_p10,
@@ -86,12 +91,13 @@ def _invoice_out(
 
 
 def _rule_reasons(state: ServingState, due: dt.date) -> list[ReasonOut] | None:
-    """The reason of P(default) = 1 for an invoice past due + H on the serving date, in
-    place of the model's; None for any other invoice."""
-    horizon = state.bundle.horizon_days
-    if not past_horizon(due, as_of=state.as_of, horizon_days=horizon):
+    """The reason of P = 1 for an invoice past due + H (very-late target: + V) on the
+    serving date, in place of the model's; None for any other invoice."""
+    horizon, target = state.bundle.horizon_days, risk_target(state.bundle)
+    if not past_horizon(due, as_of=state.as_of, horizon_days=certain_days(target, horizon)):
         return None
-    return [ReasonOut(text=past_horizon_reason(horizon), source="policy", effect="raises risk")]
+    text = certain_reason(target, horizon)
+    return [ReasonOut(text=text, source="policy", effect="raises risk")]
 
 
 def _find_open_invoice(
@@ -138,6 +144,7 @@ def _scored_open(
                 due=inv.due_date,
                 scores=InvoiceScores.of(inv),
                 reasons=reasons,
+                target=risk_target(bundle),
             )
         )
     return out
@@ -177,7 +184,10 @@ def _scored_new(state: ServingState, new_invoices: Sequence[NewInvoice]) -> list
             )
         )
         scores_k = InvoiceScores.at(scores, k).open_on(
-            due_date=dues[k], as_of=state.as_of, horizon_days=bundle.horizon_days
+            due_date=dues[k],
+            as_of=state.as_of,
+            horizon_days=bundle.horizon_days,
+            target=risk_target(bundle),
         )
         out.append(
             _invoice_out(
@@ -189,6 +199,7 @@ def _scored_new(state: ServingState, new_invoices: Sequence[NewInvoice]) -> list
                 due=dues[k],
                 scores=scores_k,
                 reasons=reasons,
+                target=risk_target(bundle),
             )
         )
     return out

@@ -16,6 +16,7 @@ from kernel.errors import InvalidRequestError, UnknownEntityError
 from serving.decisions.grades import assess_grade
 from serving.decisions.orders import order_decision
 from serving.entries import CustomerEntry
+from serving.reasons import risk_target
 from serving.schemas import OrderDecisionOut, ReasonOut
 from serving.state import ServingState
 from serving.usecases.present import model_reasons, optional
@@ -69,11 +70,12 @@ def decide_order(
         entry.features, amount=amount, as_of=as_of, payment_terms_days=payment_terms_days
     )
     x = bundle.row(values)
-    # Graded by P(default) when the bundle has a default model: the quantile models
+    # Graded by P(risk target) when the bundle has a risk model: the quantile models
     # (most of the trees) are then not needed for an order.
     scores = bundle.predict_row(x, quantiles=not bundle.has_default_model)
     p_default = float(scores.p_default[0])
-    grade = assess_grade(p_default, float(scores.days_late_p50[0]), policy=policy)
+    target = risk_target(bundle)
+    grade = assess_grade(p_default, float(scores.days_late_p50[0]), policy=policy, target=target)
     decision = order_decision(
         amount=amount,
         open_amount=entry.open_amount,
@@ -102,6 +104,8 @@ def decide_order(
         reasons=reasons,
         risk_grade=grade.grade,
         p_default=optional(p_default),
+        risk_target=target.name,
+        very_late_days=target.days,
         expected_days_late=float(scores.days_late[0]),
         suggested_credit_limit=entry.limit.amount,
         exposure_after_order=decision.exposure_after_order,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from serving.decisions.worklist import WorklistItem
+from serving.reasons import risk_target
 from serving.schemas import WorklistItemOut, WorklistOut
 from serving.state import ServingState
 from serving.usecases.present import action_out
@@ -63,6 +64,7 @@ def worklist_page(
     limit = capacity if limit is None else limit
     page = items[offset : offset + limit]
     data = [_item_out(state, offset + k + 1, it) for k, it in enumerate(page)]
+    target = risk_target(state.bundle)
     return WorklistOut(
         data=data,
         count=len(data),
@@ -70,4 +72,6 @@ def worklist_page(
         capacity=capacity,
         as_of=state.as_of,
         model_version=state.bundle.model_version,
+        risk_target=target.name,
+        very_late_days=target.days,
     )

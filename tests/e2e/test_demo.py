@@ -21,7 +21,7 @@ def test_demo_generates_imports_trains_promotes_and_prints_a_working_admin_key()
     for step in ("generate", "import", "train", "promote", "API key"):
         assert step in result.output
     settings = get_settings()
-    assert load_bundle(settings.models_dir / "champion").days_late_models
+    assert load_bundle(settings.models_dir / "champion").served["days_late"]
     key = next(line.split(": ", 1)[1] for line in result.output.splitlines() if "X-API-Key" in line)
     with get_engine(settings.database_url).connect() as conn:
         found = find_api_key(conn, key.strip())

@@ -154,6 +154,7 @@ def test_not_yet_mature_and_later_events_are_ignored() -> None:
         "settled_date": "datetime64[ns]",
         "days_late": "float64",
         "default": "int64",
+        "very_late": "int64",
         "mature": "bool",
     }
 

@@ -117,6 +117,8 @@ def test_model(client: TestClient, api_template: ApiTemplate) -> None:
     assert body["serving_as_of"] == AS_OF.isoformat()
     assert body["metrics"]["default"]["model"]["roc_auc"] == 0.8
     assert body["customers"] > 0
+    # What answers each question: the template bundle serves LightGBM for both.
+    assert body["served"] == {"risk": "lightgbm", "days_late": "lightgbm"}
 
 
 def test_reload_swaps_to_a_newly_promoted_champion(

@@ -212,7 +212,8 @@ CASES = [
         "defaults in validation only",
         lambda: _with_defaults_where(_base(), _in_validation),
         _FAST,
-        ("training period holds 0 defaults",),
+        # The windows place these defaults in one window's validation rows only.
+        ("hold only defaults",),
     ),
     Case(
         "every validation invoice defaults",
@@ -227,7 +228,7 @@ CASES = [
         "every test invoice defaults",
         lambda: _with_defaults_where(_base(), lambda i: _in_test(i) | (i.index % 9 == 0)),
         {**_FAST, **_FAST_VALIDATION},
-        ("test period holds only defaults",),
+        ("test windows hold only one outcome of default",),
     ),
     Case("a single customer", lambda: _base(customers=1), _FAST, ("only 1 customers",)),
     Case(
@@ -241,13 +242,13 @@ CASES = [
         "every invoice paid on the same day",
         lambda: _paid_same_day(_base()),
         _FAST,
-        ("training period holds only defaults",),
+        ("training rows hold only defaults",),
     ),
     Case(
         "every invoice issued on the same day",
         lambda: _issued_same_day(_base()),
         _FAST,
-        ("DUECAST_MIN_SETTLED_INVOICES",),
+        ("no invoice has a complete outcome", "import more history"),
         InsufficientDataError,
     ),
 ]

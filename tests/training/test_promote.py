@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from duecast.cli import app
-from features.spec import FEATURE_COLUMNS
+from features.spec import CATEGORICAL_COLUMNS
 from features.store import get_engine
 from kernel.config import Settings, get_settings
 from serving.app import create_app
@@ -83,7 +83,11 @@ def test_better_challenger_is_accepted(history: History) -> None:
     better = history.steps["better"]
     assert better.promoted and better.challenger == "2" and better.previous_champion == "1"
     ch, cp = better.comparison["challenger"], better.comparison["champion"]
-    assert ch["roc_auc"] > cp["roc_auc"] and ch["mae"] < cp["mae"]
+    # Not worse on either headline metric, better on one. (The crippled run serves the
+    # baseline its backtest found better than its one-round trees, so on risk the two
+    # may serve the same history baseline and tie.)
+    assert ch["roc_auc"] >= cp["roc_auc"] and ch["mae"] <= cp["mae"]
+    assert ch["roc_auc"] > cp["roc_auc"] or ch["mae"] < cp["mae"]
     assert history.exported["better"] == "2"
 
 
@@ -123,16 +127,17 @@ def test_exported_bundle_scores_like_the_registered_model(history: History) -> N
         np.testing.assert_array_equal(
             getattr(exported.predict(X), name), getattr(logged.predict(X), name)
         )
-    # The registered MLflow model is the bundle's default model (raw probabilities).
+    # The registered MLflow model serves the bundle: calibrated probability and quantiles.
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     registered = mlflow.pyfunc.load_model(f"models:/{settings.mlflow_model_name}@{CHAMPION}")
-    import pandas as pd
-
-    frame = pd.DataFrame(X, columns=FEATURE_COLUMNS)
-    np.testing.assert_allclose(
-        np.asarray(registered.predict(frame)), exported.default_model.predict(X), rtol=1e-12
-    )
+    rows = table[exported.feature_columns].copy()
+    for name in CATEGORICAL_COLUMNS:  # the model's signature takes categoricals as text
+        rows[name] = rows[name].astype(object).where(rows[name].notna(), None)
+    predicted = registered.predict(rows)
+    expected = exported.predict(X)
+    for name in ("p_default", "days_late", "days_late_p10", "days_late_p50", "days_late_p90"):
+        np.testing.assert_array_equal(predicted[name].to_numpy(), getattr(expected, name))
 
 
 @pytest.mark.parametrize(("alias", "version"), [(CHAMPION, "1"), ("serving-test", "2")])

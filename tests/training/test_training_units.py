@@ -1,19 +1,16 @@
-"""Small pieces of training, without a store or MLflow: metrics, calibration, folds,
-promotion rules, class weighting."""
+"""Small pieces of training, without a store or MLflow: metrics, calibration, sampling,
+promotion rules, class weighting (the windows: tests/training/test_folds.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import lightgbm as lgb
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel.config import Settings
-from training.dataset import time_folds
+from training.evaluation import TargetEvaluation
 from training.metrics import (
     amount_capture,
     capture_curve,
@@ -91,31 +88,6 @@ def test_class_weight_is_moderate() -> None:
     assert default_class_weight(np.zeros(5)) == 1.0
 
 
-def _table(days: int) -> pd.DataFrame:
-    issue = pd.date_range("2024-01-01", periods=days, freq="D")
-    return pd.DataFrame({"issue_date": issue, "due_date": issue + pd.Timedelta(days=30)})
-
-
-def test_folds_are_consecutive_and_exclude_incomplete_outcomes() -> None:
-    table = _table(700)
-    as_of = dt.date(2025, 12, 1)
-    folds = time_folds(table, as_of=as_of, horizon_days=90, valid_days=60, test_days=60)
-    issue = table["issue_date"]
-    assert folds.train_period[1] == folds.valid_period[0]
-    assert folds.valid_period[1] == folds.test_period[0]
-    assert issue[folds.test].max() + pd.Timedelta(days=120) < pd.Timestamp(as_of)
-    assert (folds.valid.sum(), folds.test.sum()) == (60, 60)
-    assert folds.excluded == int((~(folds.train | folds.valid | folds.test)).sum()) > 0
-
-
-def test_short_history_shrinks_the_periods() -> None:
-    table = _table(200)
-    folds = time_folds(
-        table, as_of=dt.date(2024, 12, 31), horizon_days=90, valid_days=90, test_days=90
-    )
-    assert folds.train.sum() > folds.valid.sum() > 0 and folds.test.sum() > 0
-
-
 def _blocks(auc: float | None, ece: float | None, mae: float) -> tuple[dict | None, dict]:
     default = None if auc is None else {"roc_auc": auc, "ece": ece}
     return default, {"mae": mae}
@@ -143,7 +115,7 @@ def test_promotion_rules(
 
 
 def test_large_training_periods_are_sampled_reproducibly() -> None:
-    from training.backtest import _sample
+    from training.backtest import sample_rows as _sample
 
     mask = np.zeros(1000, dtype=bool)
     mask[100:900] = True
@@ -183,3 +155,47 @@ def test_p90_model_learns_when_many_rows_sit_at_the_cap() -> None:
     again = lgb.Booster(model_str=models["p90"].model_to_string())
     np.testing.assert_allclose(again.predict(X[5000:]), p90)
     assert np.mean(models["p10"].predict(X[5000:]) < p90) > 0.99
+
+
+def _evaluation(served: dict[str, str], candidates: dict[str, dict]) -> object:
+    from training.evaluation import Evaluation
+
+    return Evaluation(
+        as_of="2026-01-01",
+        default=None,
+        default_unavailable_reason=None,
+        days_late=TargetEvaluation(model={"mae": 1.0}, baselines={}),
+        test_period=("2025-01-01", "2025-04-01"),
+        valid_period=("2024-09-01", "2024-10-01"),
+        train_period=("2023-01-01", "2024-09-01"),
+        rows={},
+        calibration=None,
+        warnings=(),
+        extra={
+            "candidates": candidates,
+            "chosen": {q: {"served": name} for q, name in served.items()},
+        },
+    )
+
+
+def test_promotion_refuses_a_run_serving_worse_than_a_baseline(settings: Settings) -> None:
+    from training.pipeline import baseline_problems
+
+    candidates = {
+        "risk": {
+            "lightgbm": {"roc_auc": 0.70},
+            "history": {"roc_auc": 0.74},
+            "logistic": {"roc_auc": 0.69},
+        },
+        "days_late": {"lightgbm": {"mae": 16.15}, "history": {"mae": 14.08}, "linear": {"mae": 15}},
+    }
+    # The thin-ledger case of the issue: a model worse than the history baseline.
+    problems = baseline_problems(
+        _evaluation({"risk": "lightgbm", "days_late": "lightgbm"}, candidates), settings
+    )
+    assert len(problems) == 3  # risk vs history; days late vs history and vs linear
+    assert "history baseline" in problems[0] and "roc_auc" in problems[0]
+    assert "mae 16.1500" in problems[1] and "14.0800" in problems[1]
+    # Serving the better baseline itself passes.
+    ok = _evaluation({"risk": "history", "days_late": "history"}, candidates)
+    assert baseline_problems(ok, settings) == []
