@@ -1,12 +1,14 @@
 """The three training commands: `train`, `evaluate`, `promote` (what the CLI calls).
 
 - `train`: cut the store at the as-of date, build the training table, run the
-  backtest (models + baselines), log everything to MLflow, register the model and
-  mark it `challenger`.
+  rolling-origin backtest of every candidate (`training.backtest`), refit what it
+  chose on all history, log everything to MLflow, register the bundle and mark it
+  `challenger`.
 - `evaluate`: the evaluation object of the challenger (or, without one, the champion).
-- `promote`: move `champion` to the challenger if it is at least as good as the
-  current champion on the challenger's test period (ROC AUC, MAE, calibration, within
-  the tolerances in settings), or with `force`; then export its bundle to
+- `promote`: move `champion` to the challenger if what it serves is no worse than its
+  own baselines on its test windows and no worse than the current champion on the
+  challenger's test windows (ROC AUC, MAE, calibration, within the tolerances in
+  settings), or with `force` (recorded); then export its bundle to
   `<models_dir>/champion` for serving.
 """
 
