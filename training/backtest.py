@@ -20,6 +20,7 @@ import datetime
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -315,15 +316,15 @@ def run_backtest(
     trials: list[dict] = []
     if tune is not None:
         _step(on_progress, "tuning", 0, 1)
-        tuned = _tune(X, plan.windows[0], labels, issue=issue_rows(table), tune=tune, names=names,
-                      settings=settings)  # fmt: skip
+        search = partial(_tune, names=names, settings=settings, tune=tune)
+        tuned = search(X, plan.windows[0], labels, issue=issue_rows(table))
         overrides, trials = {**tuned.best_params, **(overrides or {})}, tuned.records
     total = len(plan.windows) + 2
     results = []
     for k, window in enumerate(plan.windows):
         _step(on_progress, "backtest", k, total)
-        results.append(_run_window(table, X, window, labels, names=names, settings=settings,
-                                   overrides=overrides, target=target or "default"))  # fmt: skip
+        fit = partial(_run_window, names=names, settings=settings, overrides=overrides)
+        results.append(fit(table, X, window, labels, target=target or "default"))
     check, target = usable_risk(results, check, target)
     result = BacktestResult(
         as_of=as_of,

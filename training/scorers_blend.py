@@ -43,10 +43,7 @@ class BlendRisk:
 
     def row_functions(self) -> dict[str, RowFunction]:
         """Every part's one-row functions, made now (serving warms them at load)."""
-        out: dict[str, RowFunction] = {}
-        for k, part in enumerate(self.parts):
-            out.update({f"{k}.{name}": f for name, f in part.row_functions().items()})
-        return out
+        return _row_functions(self.parts)
 
 
 class BlendTiming:
@@ -82,7 +79,12 @@ class BlendTiming:
 
     def row_functions(self) -> dict[str, RowFunction]:
         """Every part's one-row functions."""
-        out: dict[str, RowFunction] = {}
-        for k, part in enumerate(self.parts):
-            out.update({f"{k}.{name}": f for name, f in part.row_functions().items()})
-        return out
+        return _row_functions(self.parts)
+
+
+def _row_functions(parts: Sequence[RiskScorer | TimingScorer]) -> dict[str, RowFunction]:
+    """The parts' one-row functions, keyed by part number and name."""
+    out: dict[str, RowFunction] = {}
+    for k, part in enumerate(parts):
+        out.update({f"{k}.{name}": f for name, f in part.row_functions().items()})
+    return out
