@@ -198,8 +198,14 @@ class DaysFit:
         return {k: m.num_trees() for k, m in self.boosters.items()}
 
 
-def _offsets(offset: HistoryOffset, rows: Rows) -> Offsets:
-    return Offsets(offset.values(rows.X_tr), offset.values(rows.X_va))
+def _start(
+    name: str, rows: Rows, y: np.ndarray, *, kind: str
+) -> tuple[HistoryOffset | None, Offsets | None]:
+    """The history start score of `lightgbm_residual` and its values on the rows (else None)."""
+    if name != "lightgbm_residual":
+        return None, None
+    offset = fit_history_offset(rows.X_tr, y, feature_names=rows.names, kind=kind)
+    return offset, Offsets(offset.values(rows.X_tr), offset.values(rows.X_va))
 
 
 def fit_risk(
@@ -219,11 +225,7 @@ def fit_risk(
     """
     r = rows
     if name in ("lightgbm", "lightgbm_residual"):
-        offset = None
-        offsets = None
-        if name == "lightgbm_residual":
-            offset = fit_history_offset(r.X_tr, r.y_tr, feature_names=r.names, kind="logit")
-            offsets = _offsets(offset, r)
+        offset, offsets = _start(name, r, r.y_tr, kind="logit")
         booster = fit_default_model(
             r.X_tr,
             r.y_tr,
@@ -263,10 +265,7 @@ def fit_days(
     """
     r = rows
     if name in ("lightgbm", "lightgbm_residual"):
-        offset = offsets = None
-        if name == "lightgbm_residual":
-            offset = fit_history_offset(r.X_tr, r.d_tr, feature_names=r.names, kind="days")
-            offsets = _offsets(offset, r)
+        offset, offsets = _start(name, r, r.d_tr, kind="days")
         boosters = fit_days_late_models(
             r.X_tr,
             r.d_tr,
