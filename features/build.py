@@ -7,7 +7,10 @@ All three builders go through the same steps:
    (`features.customer_features`: history, exposure, tenure, attributes, cold-start
    flags), every one computed from events dated strictly before the snapshot;
 3. invoice-level features from the invoice, its open amount at the snapshot and the
-   customer's features (`_with_invoice_features`).
+   customer's features (`_with_invoice_features`);
+4. the invoice's issue-time attributes, one column per declared attribute
+   (`features.attributes`; category or float64, NaN when the invoice has no value),
+   after the spec's features.
 
 `customer_state(as_of)` is step 2 for every customer at one date, so serving can cache
 it per customer and build a row for a new order from it alone
@@ -22,6 +25,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from features.attributes import NUMBER_PREFIX, is_attribute_feature
 from features.customer_features import (
     Context,
     customer_features,
@@ -40,6 +44,7 @@ __all__ = [
     "DEFAULT_TERMS_DAYS",
     "KEY_COLUMNS",
     "LABEL_COLUMNS",
+    "attribute_columns",
     "build_new_invoice_rows",
     "build_open_invoice_rows",
     "build_training_table",
@@ -94,7 +99,36 @@ def _with_invoice_features(rows: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         rows["invoice_open_share"] = np.round(rows["open_amount"].to_numpy() / amount, 6)
     rows["invoice_disputed"] = rows["disputed"].astype("int64")
-    return rows[_ROW_COLUMNS]
+    return rows[[*_ROW_COLUMNS, *attribute_columns(rows)]]
+
+
+def attribute_columns(frame: pd.DataFrame) -> list[str]:
+    """The attribute feature columns of a frame, in its order."""
+    return [c for c in frame.columns if is_attribute_feature(str(c))]
+
+
+def _with_attributes(rows: pd.DataFrame, attributes: pd.DataFrame) -> pd.DataFrame:
+    """Add the invoices' attribute columns (wide `Ledger.attributes`) to rows, in place.
+
+    Attributes are known at issue, so every snapshot of an invoice sees them. Category
+    columns get the values present in `rows` as categories (sorted); numbers stay float.
+    """
+    at = pd.Index(attributes["invoice_id"].astype("str")).get_indexer(
+        rows["invoice_id"].astype("str")
+    )
+    found = at >= 0
+    for name in attribute_columns(attributes):
+        source = attributes[name]
+        if name.startswith(NUMBER_PREFIX):
+            values = np.full(len(rows), np.nan)
+            values[found] = source.to_numpy(dtype="float64", na_value=np.nan)[at[found]]
+            rows[name] = values
+        else:
+            text = np.full(len(rows), None, dtype=object)
+            text[found] = source.to_numpy(dtype=object, na_value=None)[at[found]]
+            known = sorted({v for v in text[found] if v is not None})
+            rows[name] = pd.Categorical(text, categories=known)
+    return rows
 
 
 def _invoice_rows(ctx: Context, positions: np.ndarray, snap: np.ndarray) -> pd.DataFrame:
@@ -165,7 +199,7 @@ def build_training_table(
     id_rank[inv["invoice_id"].argsort(kind="stable").to_numpy()] = np.arange(len(inv))
     order = np.lexsort((id_rank[positions], snap))
     positions, snap = positions[order], snap[order]
-    rows = _invoice_rows(ctx, positions, snap)
+    rows = _with_attributes(_invoice_rows(ctx, positions, snap), ledger.attributes)
     # Customer features once per (customer, snapshot date), then spread to the rows by
     # position (a merge would copy both sides into a new frame).
     pair = rows.groupby(["cust", "snapshot_date"], sort=False).ngroup().to_numpy()
@@ -215,7 +249,7 @@ def customer_state_and_open_rows(
     inv = ctx.timeline.invoices
     positions = np.flatnonzero(inv["closed_date"].isna().to_numpy())
     snap = np.full(len(positions), ctx.as_of.to_datetime64())
-    rows = _invoice_rows(ctx, positions, snap)
+    rows = _with_attributes(_invoice_rows(ctx, positions, snap), ledger.attributes)
     rows = (
         _rows_with_state(rows, state)
         .sort_values("invoice_id", kind="stable")
@@ -244,8 +278,9 @@ def new_invoice_rows_from_state(
     Args:
         state: `customer_state(ledger, as_of=as_of)`, or some of its rows.
         orders: customer_id, amount, and optionally invoice_id, issue_date (default
-            `as_of`) and payment_terms_days (default the customer's terms, else
-            `DEFAULT_TERMS_DAYS`).
+            `as_of`), payment_terms_days (default the customer's terms, else
+            `DEFAULT_TERMS_DAYS`) and attribute feature columns (`attr_cat_<name>`,
+            `attr_num_<name>`), copied as they are.
         as_of: the snapshot date of the rows.
 
     Raises:
@@ -298,6 +333,8 @@ def new_invoice_rows_from_state(
         }
     )
     rows = rows.astype({"invoice_id": "str", "customer_id": "str"})
+    for name in attribute_columns(orders):
+        rows[name] = orders[name].to_numpy()
     return _rows_with_state(rows, state)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
-from features.wording import Template, is_unknown
+from features.wording import Template, is_unknown, number
 from kernel.errors import DuecastError
 
 __all__ = [
@@ -22,12 +22,17 @@ __all__ = [
     "HISTORY_CAP_DAYS",
     "NEW_CUSTOMER_DAYS",
     "TREND_RECENT",
+    "Direction",
     "FeatureDtype",
     "FeatureSpec",
     "FeatureSpecError",
 ]
 
 FeatureDtype = Literal["float", "int", "bool", "category"]
+# Which way a feature moves risk by domain knowledge: 1 = a higher value never lowers
+# risk (days past due, share paid late), -1 = never raises it, 0 = left to the data.
+Direction = Literal[-1, 0, 1]
+_DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 
 # Bump when a definition below changes: models trained on another version are refused.
 # 2: a write-off booked on an already settled invoice no longer counts as a default.
@@ -64,6 +69,12 @@ class FeatureSpec:
         reason: the sentence of a known value, whichever way it moved the score
             ("paid 12 invoices 23 days late on average"); see `features.wording`.
         unknown: the sentence when the value is NaN; default "<description>: unknown".
+        direction: how a higher value moves risk by domain knowledge (`Direction`):
+            the models are monotone in it (`features.spec.monotone_constraints`) and
+            a reason against it is not shown (`serving.reasons`).
+        neutral: with a direction, the value that is neither good nor bad news: above
+            it (below it for direction -1) the fact is worse, and a reason may only say
+            it raises risk; at or below it, only that it lowers risk.
     """
 
     name: str
@@ -74,6 +85,23 @@ class FeatureSpec:
     level: str = "customer"
     reason: Template = field(kw_only=True, compare=False, repr=False)
     unknown: str | None = field(default=None, kw_only=True)
+    direction: Direction = field(default=0, kw_only=True)
+    neutral: float = field(default=0.0, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.direction not in _DIRECTIONS:
+            raise FeatureSpecError(
+                f"{self.name}: direction must be one of {_DIRECTIONS}, got {self.direction!r}"
+            )
+        if self.direction and self.dtype == "category":
+            raise FeatureSpecError(f"{self.name}: a categorical feature has no direction")
+
+    def worse(self, value: object) -> bool | None:
+        """Whether `value` is bad news by the declared direction (None: no direction or
+        unknown value)."""
+        if not self.direction or is_unknown(value):
+            return None
+        return self.direction * (number(value) - self.neutral) > 0
 
     def sentence(self, values: Mapping[str, object]) -> str:
         """The sentence describing this feature at its value in `values` (a row by name)."""

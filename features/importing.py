@@ -13,10 +13,12 @@ The order is what makes the import safe:
    new rows and update the changed ones. Identical rows are left alone, so importing
    the same files twice changes nothing; rows absent from the files are never deleted
    (actions typed by people are never lost);
-5. in the same transaction, append change-log rows (`features.changes`) naming every
-   customer whose rows were inserted or updated, so running API workers reload them on
-   their next request (a large import asks them to rebuild everything instead). An
-   import that changes nothing logs nothing.
+5. in the same transaction, upsert the invoices' issue-time attributes a mapping declares
+   (`features.attribute_store`; checked in step 2 like every other value), then append
+   change-log rows (`features.changes`) naming every customer whose rows (or invoice
+   attributes) were inserted or updated, so running API workers reload them on their
+   next request (a large import asks them to rebuild everything instead). An import
+   that changes nothing logs nothing.
 
 This module runs the steps and reads the files; the stored rows come from
 `features.import_lookup`, the diff and the writes are in `features.import_write`.
@@ -31,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from features.attribute_store import attribute_values, write_attributes
 from features.changes import log_change, log_changes
 from features.import_lookup import known_parents
 from features.import_write import (
@@ -146,7 +149,7 @@ def import_directory(
     spec = load_mapping(mapping)
     raws = _read_files(directory, spec, progress)
     problems = Problems(cap=error_cap)
-    sources = _check_files(raws, spec, problems, progress)
+    sources, attributes = _check_files(raws, spec, problems, progress)
 
     ensure_schema(engine)
     # One transaction from the reference checks to the last write: the rows the diff
@@ -163,6 +166,11 @@ def import_directory(
             counts, touched = _write_tables(
                 conn, sources, invoices, chunk_rows=chunk_rows, progress=progress
             )
+            declared = spec.for_table("invoices").attributes
+            if declared:
+                changed_ids = write_attributes(conn, declared, attributes, chunk_rows=chunk_rows)
+                owners = invoices["customer_id"].reindex(changed_ids).dropna()
+                touched.append(pd.Index(owners.astype("str").unique()))
             changed = _log_customers(conn, touched)
     except sa.exc.DBAPIError as exc:  # e.g. a concurrent writer; the transaction rolled back
         raise StoreError(
@@ -183,22 +191,27 @@ def import_directory(
 
 def _check_files(
     raws: dict[str, RawFile], spec: ImportMapping, problems: Problems, progress: ProgressCallback
-) -> dict[str, list[TypedFrame]]:
-    """Map, convert and check every file's rows, then the duplicate keys of each table."""
+) -> tuple[dict[str, list[TypedFrame]], pd.DataFrame]:
+    """Map, convert and check every file's rows, then the duplicate keys of each table.
+
+    Returns the typed rows per table and the invoices' attribute values (long form).
+    """
     sources: dict[str, list[TypedFrame]] = {name: [] for name in IMPORT_ORDER}
+    attributes = pd.DataFrame()
     progress("check rows", 0, len(raws))
     for i, (table, raw) in enumerate(raws.items()):
         typed = convert(apply_mapping(raw, spec.for_table(table)), problems)
         check_rows(typed, problems)
         sources[table].append(typed)
         if table == "invoices":
+            attributes = attribute_values(raw, spec.for_table(table), typed, problems)
             derived = derive_settled_payments(typed)
             if derived is not None:
                 sources["payments"].append(derived)
         progress("check rows", i + 1, len(raws))
     for table in IMPORT_ORDER:
         check_duplicates(sources[table], problems)
-    return sources
+    return sources, attributes
 
 
 def _write_tables(

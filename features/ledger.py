@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import sqlalchemy as sa
 
+from features.attribute_store import no_attributes, read_attributes
 from features.ledger_store import (
     LEDGER_TABLES,
     UnreadableRow,
@@ -57,13 +58,18 @@ def day_timestamp(day: datetime.date | pd.Timestamp | str) -> pd.Timestamp:
 
 @dataclass(frozen=True)
 class Ledger:
-    """The five AR tables with canonical columns (see `kernel.schema.TABLES`)."""
+    """The five AR tables with canonical columns (see `kernel.schema.TABLES`).
+
+    `attributes` holds the invoices' issue-time attributes, wide: invoice_id and one
+    column per declared attribute, named by its feature (`features.attribute_store`).
+    """
 
     customers: pd.DataFrame
     invoices: pd.DataFrame
     payments: pd.DataFrame
     adjustments: pd.DataFrame
     actions: pd.DataFrame
+    attributes: pd.DataFrame = field(default_factory=no_attributes)
 
     def before(self, day: datetime.date) -> Ledger:
         """The ledger as known at the start of `day`: every event dated `>= day` removed.
@@ -91,12 +97,15 @@ class Ledger:
             | isin(self.customers["customer_id"], invoices["customer_id"])
         ]
         actions = self.actions[self.actions["at"] < cut]
+        # Known at issue: an invoice issued before the cut brings its attributes along.
+        attributes = self.attributes[isin(self.attributes["invoice_id"], known)]
         return Ledger(
             customers=customers.reset_index(drop=True),
             invoices=invoices.reset_index(drop=True),
             payments=payments.reset_index(drop=True),
             adjustments=adjustments.reset_index(drop=True),
             actions=actions.reset_index(drop=True),
+            attributes=attributes.reset_index(drop=True),
         )
 
 
@@ -205,6 +214,9 @@ def read_ledger(
     if bad:
         frames = without_rows(frames, bad)
     ledger = ledger_from_frames(frames)
+    with engine.connect() as conn:
+        ids = None if customer_ids is None else pd.Index(ledger.invoices["invoice_id"])
+        ledger = replace(ledger, attributes=read_attributes(conn, ids))
     logger.debug(
         "Loaded ledger: %d customers, %d invoices, %d payments, %d unreadable rows",
         len(ledger.customers),

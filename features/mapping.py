@@ -43,12 +43,28 @@ A complete example::
     "No" = false
     [invoices.values.currency]
     "Euro" = "EUR"
+    [invoices.attributes]            # issue-time attributes: model features by name
+    channel = { column = "Billing Channel", kind = "category" }
+    region = "category"              # their column has the attribute's name
+    order_score = { column = "Score", kind = "number" }
 
 `settled_date` derives one full payment per invoice whose settled-date value is not
 empty: payment_id "SETTLED-<invoice_id>", the invoice's customer, amount = the invoice
 amount, payment_date = the settled date. Re-importing derives the same ids, so the
 import stays idempotent. The payments file is then optional (if present, its rows
 are imported too).
+
+`[invoices.attributes]` declares extra invoice columns known when the invoice is issued
+(billing channel, region, sales rep, order type). Each key is the attribute's name (a
+lowercase identifier, not a canonical column or feature name, not starting with attr_);
+its value is its kind, "category" (text) or "number" (finite, read with the table's
+decimal and thousands separators), or a table giving the file's `column` and the `kind`.
+The import stores the values per invoice (an empty value is unknown and never replaces a
+stored one); training adds one feature per attribute (`attr_cat_<name>` or
+`attr_num_<name>`), the API's invoice scoring and order decision accept the same names
+in an `attributes` object, and reasons word them ("its channel is 'paper'"). An
+attribute keeps its kind once imported; only a mapping declares attributes (a
+canonical-format import ignores extra columns).
 
 Value maps replace the values they list (after trimming spaces) and leave other
 values to the normal conversion; booleans also accept true/false, yes/no, y/n, 1/0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.attributes import Attribute
 from kernel.errors import BadRow
 
 __all__ = [
@@ -48,6 +49,8 @@ class TableMapping:
     date_formats: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
+    # Issue-time attributes ([invoices.attributes]; see `features.attributes`).
+    attributes: tuple[Attribute, ...] = ()
 
     def source_column(self, canonical: str) -> str:
         """The file's column that holds `canonical`."""

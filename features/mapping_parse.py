@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from features.attributes import ATTRIBUTE_KINDS, Attribute, name_problem
 from features.mapping_model import (
     DATE_KINDS,
     NUMBER_KINDS,
@@ -36,6 +37,7 @@ _TABLE_KEYS = (
     "date_formats",
     "values",
     "defaults",
+    "attributes",
 )
 
 
@@ -144,6 +146,7 @@ def _table_mapping(table: str, section: dict[str, Any], source: str) -> TableMap
 
     values = _value_maps(section, table, where, date_formats, date_format)
     defaults = _defaults(section, table, where, date_formats, date_format)
+    attributes = _attributes(section, table, where)
     return TableMapping(
         table=table,
         file=file,
@@ -157,6 +160,7 @@ def _table_mapping(table: str, section: dict[str, Any], source: str) -> TableMap
         date_formats=date_formats,
         values=values,
         defaults=defaults,
+        attributes=attributes,
     )
 
 
@@ -210,6 +214,43 @@ def _defaults(
         )
         for name, v in raw_defaults.items()
     }
+
+
+def _attributes(section: dict[str, Any], table: str, where: str) -> tuple[Attribute, ...]:
+    """The `attributes` table: name = "kind", or name = { column = "...", kind = "..." }."""
+    raw = section.get("attributes", {})
+    if raw and table != "invoices":
+        raise MappingError(f"{where}: attributes are only read from [invoices]")
+    if not isinstance(raw, dict):
+        raise MappingError(
+            f'{where}.attributes must be a table, e.g. channel = {{ column = "Billing Channel", '
+            'kind = "category" }'
+        )
+    kinds = " or ".join(f'"{k}"' for k in ATTRIBUTE_KINDS)
+    out: list[Attribute] = []
+    for name, entry in raw.items():
+        at = f"{where}.attributes.{name}"
+        problem = name_problem(name)
+        if problem is not None:
+            raise MappingError(f"{at}: {problem}")
+        if isinstance(entry, str):
+            entry = {"kind": entry}
+        if not isinstance(entry, dict) or sorted(set(entry) - {"column", "kind"}):
+            raise MappingError(
+                f'{at} must be {kinds}, or a table {{ column = "Their Column", kind = ... }}; '
+                f"got {entry!r}"
+            )
+        kind, column = entry.get("kind"), entry.get("column", name)
+        if kind not in ATTRIBUTE_KINDS:
+            raise MappingError(f"{at}: kind must be {kinds}, got {kind!r}")
+        if not isinstance(column, str) or not column.strip():
+            raise MappingError(f"{at}: column must be a non-empty string, got {column!r}")
+        out.append(Attribute(name, kind, column.strip()))
+    columns = [a.column or a.name for a in out]
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise MappingError(f"{where}.attributes: column(s) {twice} are declared twice")
+    return tuple(out)
 
 
 def _optional_str(section: dict[str, Any], key: str, where: str) -> str | None:

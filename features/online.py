@@ -5,7 +5,8 @@ request (a one-row frame costs ten times the model call). `new_invoice_features`
 the dict form of `features.build.new_invoice_rows_from_state` for one order: it takes
 one customer's row of `customer_state` (as `state_records` gives it) and computes the
 invoice-level features the same way. tests/features/test_online_features.py proves both give
-identical model inputs, so there is still one feature path.
+identical model inputs, so there is still one feature path. An order's issue-time
+attributes (`features.attributes`) are given by feature name and taken as they are.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import SupportsFloat
 import numpy as np
 import pandas as pd
 
+from features.attributes import is_attribute_feature
 from features.build import DEFAULT_TERMS_DAYS
 from features.spec import CATEGORICAL_COLUMNS, CUSTOMER_FEATURE_COLUMNS
 
@@ -75,6 +77,7 @@ def new_invoice_features(
     as_of: datetime.date,
     issue_date: datetime.date | None = None,
     payment_terms_days: float | None = None,
+    attributes: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Every feature of a new invoice of `amount` for one customer, snapshot `as_of`.
 
@@ -84,9 +87,11 @@ def new_invoice_features(
         as_of: the snapshot date (the day the order is decided).
         issue_date: default `as_of`.
         payment_terms_days: default the customer's terms, else `DEFAULT_TERMS_DAYS`.
+        attributes: the order's attribute values by feature name (`attr_cat_channel`);
+            an attribute left out is unknown.
 
     Raises:
-        ValueError: if the amount is not positive.
+        ValueError: if the amount is not positive, or an attribute is not a feature name.
     """
     if not amount > 0:
         raise ValueError("every order amount must be positive")
@@ -113,4 +118,8 @@ def new_invoice_features(
         invoice_open_share=1.0,
         invoice_disputed=0,
     )
+    for name, value in (attributes or {}).items():
+        if not is_attribute_feature(name):
+            raise ValueError(f"{name!r} is not an attribute feature (attr_cat_... / attr_num_...)")
+        features[name] = value
     return features

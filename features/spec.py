@@ -50,6 +50,7 @@ __all__ = [
     "align_categories",
     "check_feature_frame",
     "feature_by_name",
+    "monotone_constraints",
     "spec_as_records",
 ]
 
@@ -74,6 +75,16 @@ def feature_by_name(name: str) -> FeatureSpec:
         if spec.name == name:
             return spec
     raise FeatureSpecError(f"unknown feature {name!r}; known features: {FEATURE_COLUMNS}")
+
+
+def monotone_constraints(columns: Sequence[str], *, sign: int = 1) -> list[int]:
+    """Each column's declared direction (`FeatureSpec.direction`) times `sign`, 0 if unknown.
+
+    The vector of LightGBM's `monotone_constraints` for a model whose output rises with
+    risk (`sign=1`: P(default), days late) or falls with it (`sign=-1`: a payment hazard).
+    """
+    directions = {f.name: f.direction for f in FEATURE_SPEC}
+    return [directions.get(c, 0) * sign for c in columns]
 
 
 def spec_as_records() -> list[dict]:

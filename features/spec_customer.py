@@ -17,7 +17,19 @@ from features.feature import (
     TREND_RECENT,
     FeatureSpec,
 )
-from features.wording import count, days, flag, late, money, number, pct, tenure, trend, whole
+from features.wording import (
+    count,
+    days,
+    flag,
+    late,
+    money,
+    number,
+    pct,
+    share_of,
+    tenure,
+    trend,
+    whole,
+)
 
 __all__ = ["CUSTOMER_SPEC"]
 
@@ -50,6 +62,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         unit="days",
         reason=_mean_late_reason,
         unknown="has no paid invoice yet, so its payment habits are unknown",
+        direction=1,
     ),
     FeatureSpec(
         "history_days_late_median",
@@ -58,6 +71,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         nullable=True,
         unit="days",
         reason=lambda v, _: f"typically pays {late(v)}",
+        direction=1,
     ),
     FeatureSpec(
         "history_days_late_max",
@@ -66,6 +80,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         nullable=True,
         unit="days",
         reason=lambda v, _: f"paid its worst invoice {late(v)}",
+        direction=1,
     ),
     FeatureSpec(
         "history_days_late_recent",
@@ -74,6 +89,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         nullable=True,
         unit="days",
         reason=lambda v, _: f"paid its recent invoices {late(v)} on average",
+        direction=1,
     ),
     FeatureSpec(
         "history_share_late",
@@ -82,6 +98,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         nullable=True,
         unit="share",
         reason=lambda v, _: f"paid {pct(v)} of its invoices late",
+        direction=1,
     ),
     FeatureSpec(
         "history_share_late_over_30",
@@ -90,6 +107,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         nullable=True,
         unit="share",
         reason=lambda v, _: f"paid {pct(v)} of its invoices more than 30 days late",
+        direction=1,
     ),
     FeatureSpec(
         "history_last_days_late",
@@ -98,6 +116,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         nullable=True,
         unit="days",
         reason=lambda v, _: f"paid its last invoice {late(v)}",
+        direction=1,
     ),
     FeatureSpec(
         "history_days_late_trend",
@@ -107,6 +126,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         nullable=True,
         unit="days",
         reason=lambda v, _: trend(v),
+        direction=1,
     ),
     FeatureSpec(
         "history_default_count",
@@ -114,6 +134,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         f"invoices written off or unpaid {DEFAULT_AFTER_DAYS}+ days past due",
         unit="count",
         reason=_default_count_reason,
+        direction=1,
     ),
     FeatureSpec(
         "history_default_share",
@@ -123,6 +144,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         nullable=True,
         unit="share",
         reason=lambda v, _: f"{pct(v)} of its concluded invoices went unpaid or were written off",
+        direction=1,
     ),
     FeatureSpec(
         "history_partial_payment_share",
@@ -153,6 +175,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         "amount the customer has overdue",
         unit="money",
         reason=lambda v, _: f"has {money(v)} overdue" if number(v) > 0 else "has nothing overdue",
+        direction=1,
     ),
     FeatureSpec(
         "exposure_overdue_count",
@@ -162,6 +185,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         reason=lambda v, _: (
             f"has {count(v, 'overdue invoice')}" if whole(v) else "has no overdue invoice"
         ),
+        direction=1,
     ),
     FeatureSpec(
         "exposure_oldest_overdue_days",
@@ -173,6 +197,7 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
             if whole(v)
             else "nothing is overdue"
         ),
+        direction=1,
     ),
     FeatureSpec(
         "exposure_credit_utilisation",
@@ -180,8 +205,11 @@ CUSTOMER_SPEC: tuple[FeatureSpec, ...] = (
         "amount owed as a share of the credit limit",
         nullable=True,
         unit="share",
-        reason=lambda v, _: f"uses {pct(v)} of its credit limit",
+        reason=lambda v, _: f"uses {share_of(v, 'its credit limit')}",
         unknown="has no credit limit to compare its debt with",
+        # Owing under half the limit is good news, more is bad news.
+        neutral=0.5,
+        direction=1,
     ),
     FeatureSpec(
         "exposure_dispute_rate",

@@ -95,6 +95,7 @@ INVOICE_SPEC: tuple[FeatureSpec, ...] = (
         unit="days",
         level="invoice",
         reason=lambda v, _: due(v),
+        direction=1,
     ),
     FeatureSpec(
         "invoice_open_share",
@@ -103,6 +104,7 @@ INVOICE_SPEC: tuple[FeatureSpec, ...] = (
         unit="share",
         level="invoice",
         reason=lambda v, _: f"{pct(v)} of the invoice is still unpaid",
+        direction=1,
     ),
     FeatureSpec(
         "invoice_disputed",

@@ -120,7 +120,8 @@ def generate_ledger(
     progress("actions")
     invoices = invoice_frame(inv, out, end)
     frames = {
-        "customers": cust.frame,
+        # No collector assigned (the team's queue): the column is there, empty.
+        "customers": cust.frame.assign(collector=None)[TABLES["customers"].column_names],
         "invoices": invoices,
         "payments": payments,
         "adjustments": adjustments,
@@ -169,6 +170,8 @@ def _arrow_table(name: str, frame: pd.DataFrame) -> pa.Table:
     """Canonical columns with file-friendly types: dates as date32, datetimes ISO text."""
     columns = {}
     for column in TABLES[name].columns:
+        if not column.required and column.name not in frame.columns:
+            continue  # an optional column the frame does not carry stays out of the file
         values = frame[column.name]
         if column.kind == "date":
             columns[column.name] = pa.array(values.dt.date, type=pa.date32())

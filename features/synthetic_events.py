@@ -130,7 +130,7 @@ def collection_actions(
     actions.insert(0, "action_id", sequential_ids("ACT-", len(actions)))
     actions = actions.reset_index(drop=True)
     actions["at"] = actions["at"].dt.tz_localize("UTC")
-    return actions[TABLES["actions"].column_names]
+    return actions.assign(outcome=None)[TABLES["actions"].column_names]  # no resolutions
 
 
 def invoice_frame(inv: Invoices, out: Outcomes, end: np.datetime64) -> pd.DataFrame:

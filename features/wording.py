@@ -25,6 +25,8 @@ __all__ = [
     "month",
     "number",
     "pct",
+    "probability",
+    "share_of",
     "tenure",
     "times",
     "trend",
@@ -65,8 +67,31 @@ def late(value: object) -> str:
 
 
 def pct(value: object) -> str:
-    """A share as a whole percentage: '35%'."""
-    return f"{number(value) * 100:.0f}%"
+    """A share as a whole percentage with thousands separators: '35%', '1,250%'."""
+    return f"{number(value) * 100:,.0f}%"
+
+
+# Beyond this many times a whole, a percentage stops meaning anything to a reader
+# ("666,807% of the limit"): the sentence says "over 10 times" instead.
+_TIMES_CAP = 10.0
+
+
+def share_of(value: object, whole: str) -> str:
+    """A share of `whole` as people say it: '35% of its credit limit', 'over 10 times its
+    credit limit' (above 1,000%)."""
+    if number(value) > _TIMES_CAP:
+        return f"over {_TIMES_CAP:.0f} times {whole}"
+    return f"{pct(value)} of {whole}"
+
+
+def probability(value: object) -> str:
+    """A probability with one decimal: '1.2%', '100%', 'under 0.1%' (never '0.0%')."""
+    p = number(value)
+    if p >= 1.0:
+        return "100%"
+    if 0.0 < p < 0.0005:
+        return "under 0.1%"
+    return f"{p * 100:.1f}%"
 
 
 def money(value: object) -> str:

@@ -149,7 +149,7 @@ class Settings(BaseSettings):
         "history is short).",
     )
     backtest_max_rows: int = Field(
-        default=150_000,
+        default=100_000,
         ge=1_000,
         description="Training rows each backtest window learns from at most (sampled, seeded); "
         "the refit on all history uses DUECAST_TRAIN_MAX_ROWS.",

@@ -15,11 +15,12 @@ from itertools import pairwise
 from typing import Any, Self
 
 from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
-from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
+from pydantic_settings import InitSettingsSource, SettingsConfigDict
 
 from kernel.errors import ConfigurationError
+from kernel.policy_steps import WORK_STEPS, WorklistCapacity, step_problems
 
-__all__ = ["GRADES", "PolicySettings"]
+__all__ = ["GRADES", "WORK_STEPS", "PolicySettings"]  # WORK_STEPS: kernel.policy_steps
 
 GRADES: tuple[str, ...] = ("A", "B", "C", "D", "E")  # best .. worst; cut-offs bound A..D
 
@@ -27,7 +28,7 @@ _CUT = GRADES[:-1]  # the grades with an upper bound; above the last one is GRAD
 _GRADE_CUTOFFS_ENV = "DUECAST_GRADE_CUTOFFS"  # shared with training: no policy prefix
 
 
-class PolicySettings(BaseSettings):
+class PolicySettings(WorklistCapacity):
     """Every policy number of the decisions; each field is `DUECAST_POLICY_<FIELD>`.
 
     `grade_cutoffs` is the exception: `DUECAST_GRADE_CUTOFFS`, a JSON object
@@ -104,9 +105,7 @@ class PolicySettings(BaseSettings):
         description="Annual cost of capital (0.08 = 8 %/year): prices the cost of waiting "
         "for cash and the value of an early-payment discount.",
     )
-    collector_capacity: int = Field(
-        default=40, ge=1, description="Worklist items one collector can work per day."
-    )
+    # collector_capacity and the worklist's step capacities: `kernel.policy_steps`.
     credit_limit_floor: float = Field(
         default=1_000.0, ge=0.0, description="Smallest credit limit duecast suggests."
     )
@@ -178,6 +177,13 @@ class PolicySettings(BaseSettings):
         description="Order decision: overdue amount above this share of the suggested limit "
         "needs a human review.",
     )
+    reservation_days: int = Field(
+        default=14,
+        ge=0,
+        le=365,
+        description="Days an approved order reserves its amount in the customer's exposure "
+        "until its invoice arrives (0 = approvals reserve nothing).",
+    )
     cash_weeks: int = Field(
         default=13, ge=1, le=104, description="Weeks the cash forecast covers (13 = a quarter)."
     )
@@ -232,7 +238,7 @@ class PolicySettings(BaseSettings):
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
         problems = [*_grade_problems(self), *_ladder_problems(self), *_limit_problems(self)]
-        problems += _order_problems(self) + _discount_problems(self)
+        problems += _order_problems(self) + _discount_problems(self) + step_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self

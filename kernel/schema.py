@@ -13,10 +13,12 @@ from typing import Literal, get_args
 __all__ = [
     "ACTION_KINDS",
     "ADJUSTMENT_KINDS",
+    "DISPUTE_OUTCOMES",
     "IMPORT_ORDER",
     "TABLES",
     "Column",
     "ColumnKind",
+    "DisputeOutcome",
     "LoggedActionKind",
     "TableSpec",
 ]
@@ -25,8 +27,11 @@ ColumnKind = Literal["str", "date", "datetime", "money", "int", "bool"]
 
 ADJUSTMENT_KINDS: tuple[str, ...] = ("credit_note", "write_off")
 # What collectors (and the system) log; the Literal lets API models and checkers read it.
-LoggedActionKind = Literal["reminder", "call", "promise", "dispute", "legal", "note"]
+LoggedActionKind = Literal["reminder", "call", "promise", "dispute", "legal", "note", "resolve"]
 ACTION_KINDS: tuple[LoggedActionKind, ...] = get_args(LoggedActionKind)
+# A `resolve` action's outcome: valid = a credit note is expected, invalid = dunning resumes.
+DisputeOutcome = Literal["valid", "invalid"]
+DISPUTE_OUTCOMES: tuple[DisputeOutcome, ...] = get_args(DisputeOutcome)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ TABLES: dict[str, TableSpec] = {
             Column("credit_limit", "money", required=False),
             Column("payment_terms_days", "int", required=False),
             Column("currency", "str", required=False),
+            # The collector the account is assigned to (worklist queues); empty = the team.
+            Column("collector", "str", required=False),
         ),
     ),
     "invoices": TableSpec(
@@ -118,6 +125,7 @@ TABLES: dict[str, TableSpec] = {
             Column("promised_amount", "money", required=False),
             Column("author", "str", required=False),
             Column("text", "str", required=False),
+            Column("outcome", "str", required=False),  # of a `resolve`: DISPUTE_OUTCOMES
         ),
     ),
 }

@@ -23,30 +23,34 @@ import numpy as np
 import pandas as pd
 
 from features.build import DEFAULT_TERMS_DAYS, customer_state_and_open_rows
-from features.ledger import Ledger, day_timestamp
+from features.ledger import Ledger
 from features.online import new_invoice_features, state_records
-from kernel.errors import StoreError
 from kernel.policy import PolicySettings
-from serving.decisions.grades import assess_grade
+from serving.decisions.grades import CustomerGrade, assess_grade, customer_grade
 from serving.decisions.limits import CreditLimit, monthly_sales_estimate, suggest_credit_limit
 from serving.decisions.records import ActionRecord, OpenInvoice
 from serving.decisions.scores import InvoiceScores
 from serving.decisions.worklist import WorklistItem, worklist_item
-from serving.reasons import TOP_REASONS, Reason, RiskTarget, explain, feature_values, risk_target
+from serving.exposure import NOTHING_TODAY, LedgerToday, ledger_today
+from serving.reasons import (
+    CUSTOMER_LEVEL,
+    TOP_REASONS,
+    Reason,
+    RiskTarget,
+    explain,
+    feature_values,
+    risk_target,
+)
 from training.bundle import Bundle
 
-__all__ = ["CustomerEntry", "TypicalScore", "build_entries", "build_entries_isolated"]
+__all__ = ["FALLBACK_TYPICAL_AMOUNT", "CustomerEntry", "TypicalScore", "build_entries"]
 
 logger = logging.getLogger(__name__)
 
 # Actions kept per customer: the worklist needs the latest one and open promises.
 _RECENT_ACTIONS = 20
-# Customers `build_entries_isolated` sets aside before it gives up: beyond this many, the
-# fault is not in a few customers' rows (a model that fails on every row, say), and
-# isolating each would cost one build per customer.
-_MAX_FAILED_CUSTOMERS = 20
 # A typical new invoice of a customer without history: the median over all customers.
-_FALLBACK_TYPICAL_AMOUNT = 1_000.0
+FALLBACK_TYPICAL_AMOUNT = 1_000.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class CustomerEntry:
     typical: TypicalScore
     limit: CreditLimit  # suggested credit limit
     item: WorklistItem | None  # None without open invoices
+    grade: CustomerGrade  # the customer's one grade of the day (`customer_grade`)
+    # The serving day's own events, which features leave out but exposure counts.
+    today: LedgerToday = NOTHING_TODAY
 
     @property
     def open_amount(self) -> float:
@@ -108,12 +115,15 @@ def _actions_by_customer(actions: pd.DataFrame) -> dict[str, tuple[ActionRecord,
     if actions.empty:
         return {}
     ordered = actions.sort_values("at", kind="stable")
-    ordered = ordered.groupby("customer_id", sort=False).tail(_RECENT_ACTIONS)
+    # Disputes and their resolutions are kept however old: an open dispute pauses dunning.
+    lasting = ordered["kind"].isin(("dispute", "resolve"))
+    recent = ordered.groupby("customer_id", sort=False).cumcount(ascending=False) < _RECENT_ACTIONS
+    ordered = ordered[lasting | recent]
     # Column-wise conversion: a row-wise loop over ~10^5 actions took tens of seconds.
     at = [ts.replace(tzinfo=dt.UTC) for ts in ordered["at"].dt.to_pydatetime()]
     promised = [None if pd.isna(d) else d.date() for d in ordered["promised_date"].astype("object")]
     out: dict[str, list[ActionRecord]] = defaultdict(list)
-    for cid, kind, when, inv, pdate, pamount, author, text in zip(
+    for cid, kind, when, inv, pdate, pamount, author, text, outcome in zip(
         ordered["customer_id"].astype("str").tolist(),
         ordered["kind"].astype("str").tolist(),
         at,
@@ -122,6 +132,7 @@ def _actions_by_customer(actions: pd.DataFrame) -> dict[str, tuple[ActionRecord,
         _column(ordered, "promised_amount"),
         _column(ordered, "author"),
         _column(ordered, "text"),
+        _column(ordered, "outcome"),
         strict=True,
     ):
         out[cid].append(
@@ -134,6 +145,7 @@ def _actions_by_customer(actions: pd.DataFrame) -> dict[str, tuple[ActionRecord,
                 promised_amount=None if pamount is None else float(pamount),
                 author=None if author is None else str(author),
                 text=None if text is None else str(text),
+                outcome=None if outcome is None else str(outcome),
             )
         )
     return {k: tuple(v) for k, v in out.items()}
@@ -180,6 +192,7 @@ def _typical_scores(
                     feature_values(bundle, X[k]),
                     feature_columns=bundle.feature_columns,
                     top=TOP_REASONS,
+                    levels=CUSTOMER_LEVEL,  # its invoice features are made up
                 )
             ),
         )
@@ -217,7 +230,12 @@ def _open_invoices(
 
 
 def _credit_limit(
-    record: dict[str, object], typical: TypicalScore, current: float | None, policy: PolicySettings
+    record: dict[str, object],
+    typical: TypicalScore,
+    current: float | None,
+    policy: PolicySettings,
+    *,
+    grade: str,
 ) -> CreditLimit:
     terms = record.get("customer_payment_terms_days")
     median = record.get("customer_median_invoice_amount")
@@ -234,11 +252,18 @@ def _credit_limit(
         history_invoices=int(_number(record["history_settled_count"])),
         days_late_p50=typical.scores.days_late_p50,
         target=typical.target,
+        typical_invoice=None if median is None else _number(median),
+        grade=grade,
     )
 
 
-def _attributes(customers: pd.DataFrame) -> dict[str, tuple[object, object, object]]:
-    """Customer id -> (name, currency, credit limit), missing ones as None."""
+def _collector(value: object) -> str | None:
+    """The assigned collector's name; None (the team's queue) when blank."""
+    return str(value).strip() or None if value is not None else None
+
+
+def _attributes(customers: pd.DataFrame) -> dict[str, tuple[object, object, object, object]]:
+    """Customer id -> (name, currency, credit limit, collector), missing ones as None."""
     customers = customers.drop_duplicates("customer_id")
     return dict(
         zip(
@@ -247,6 +272,7 @@ def _attributes(customers: pd.DataFrame) -> dict[str, tuple[object, object, obje
                 _column(customers, "name"),
                 _column(customers, "currency"),
                 _column(customers, "credit_limit"),
+                _column(customers, "collector"),
                 strict=True,
             ),
             strict=True,
@@ -272,7 +298,7 @@ def build_entries(
     records = state_records(state)
     if fallback_amount is None:
         usual = state["customer_median_invoice_amount"].dropna()
-        fallback_amount = float(usual.median()) if len(usual) else _FALLBACK_TYPICAL_AMOUNT
+        fallback_amount = float(usual.median()) if len(usual) else FALLBACK_TYPICAL_AMOUNT
     typical = _typical_scores(bundle, policy, records, as_of=as_of, fallback_amount=fallback_amount)
     target = risk_target(bundle)
     rows = rows[rows["customer_id"].astype("str").isin(records.keys())]
@@ -282,14 +308,24 @@ def build_entries(
         positions[inv.customer_id].append(k)
     actions = _actions_by_customer(ledger.actions)
     attributes = _attributes(ledger.customers)
+    today = ledger_today(ledger, as_of=as_of, window_days=policy.reservation_days)
     entries: dict[str, CustomerEntry] = {}
     item_of = partial(worklist_item, as_of=as_of, policy=policy, target=target)
     for cid, record in records.items():
         pos = positions.get(cid, [])
         own = tuple(invoices[k] for k in pos)
         acts = actions.get(cid, ())
-        name, currency, limit = attributes.get(cid, (None, None, None))
+        name, currency, limit, collector = attributes.get(cid, (None, None, None, None))
         current = None if limit is None else float(_number(limit))
+        grade = customer_grade(
+            own,
+            typical[cid].scores,
+            typical_amount=typical[cid].amount,
+            as_of=as_of,
+            horizon_days=bundle.horizon_days,
+            policy=policy,
+            target=target,
+        )
         entries[cid] = CustomerEntry(
             customer_id=cid,
             name=cid if name is None else str(name),
@@ -302,99 +338,11 @@ def build_entries(
             amounts=tuple(amounts[k] for k in pos),
             actions=acts,
             typical=typical[cid],
-            limit=_credit_limit(record, typical[cid], current, policy),
-            item=item_of(cid, own, grade=typical[cid].grade, actions=acts),
+            limit=_credit_limit(record, typical[cid], current, policy, grade=grade.grade),
+            item=item_of(
+                cid, own, grade=grade.grade, actions=acts, collector=_collector(collector)
+            ),
+            grade=grade,
+            today=today.get(cid, NOTHING_TODAY),
         )
     return entries, fallback_amount
-
-
-def _subset(ledger: Ledger, ids: list[str]) -> Ledger:
-    """The part of `ledger` that belongs to the customers `ids`."""
-    wanted = set(ids)
-    invoices = ledger.invoices[ledger.invoices["customer_id"].astype("str").isin(wanted)]
-    known = set(invoices["invoice_id"].astype("str"))
-    return Ledger(
-        customers=ledger.customers[ledger.customers["customer_id"].astype("str").isin(wanted)],
-        invoices=invoices,
-        payments=ledger.payments[ledger.payments["invoice_id"].astype("str").isin(known)],
-        adjustments=ledger.adjustments[ledger.adjustments["invoice_id"].astype("str").isin(known)],
-        actions=ledger.actions[ledger.actions["customer_id"].astype("str").isin(wanted)],
-    )
-
-
-def _usual_amount(ledger: Ledger, as_of: dt.date) -> float:
-    """The median over customers of their median invoice amount issued before `as_of`.
-
-    What `build_entries` derives from the customer features, computed from the ledger
-    directly for when those features cannot be built for every customer at once.
-    """
-    issued = ledger.invoices[ledger.invoices["issue_date"] < day_timestamp(as_of)]
-    usual = issued.groupby(issued["customer_id"].astype("str"))["amount"].median().dropna()
-    return float(usual.median()) if len(usual) else _FALLBACK_TYPICAL_AMOUNT
-
-
-def build_entries_isolated(
-    ledger: Ledger,
-    *,
-    bundle: Bundle,
-    policy: PolicySettings,
-    as_of: dt.date,
-    fallback_amount: float | None = None,
-) -> tuple[dict[str, CustomerEntry], float, dict[str, str]]:
-    """`build_entries`, where a customer whose entry cannot be built fails alone.
-
-    All customers are built at once (the fast path); if that raises, the customers are
-    split in halves, recursively, until the ones whose entry raises are found; every
-    other customer is served.
-
-    Returns:
-        The entries by customer id, the typical amount for customers without history,
-        and the customers that failed with the reason.
-    """
-    try:
-        everyone, fallback = build_entries(
-            ledger, bundle=bundle, policy=policy, as_of=as_of, fallback_amount=fallback_amount
-        )
-        return everyone, fallback, {}
-    except Exception as exc:
-        logger.warning(
-            "Building the serving entries failed (%s: %s): looking for the customers at fault",
-            type(exc).__name__,
-            exc,
-        )
-    if fallback_amount is None:
-        fallback_amount = _usual_amount(ledger, as_of)
-    ids = sorted(
-        set(ledger.customers["customer_id"].astype("str"))
-        | set(ledger.invoices["customer_id"].astype("str"))
-    )
-    entries: dict[str, CustomerEntry] = {}
-    failed: dict[str, str] = {}
-    pending = [ids]
-    while pending:
-        group = pending.pop()
-        try:
-            built, _ = build_entries(
-                _subset(ledger, group),
-                bundle=bundle,
-                policy=policy,
-                as_of=as_of,
-                fallback_amount=fallback_amount,
-            )
-        except Exception as exc:
-            if len(group) == 1:
-                failed[group[0]] = f"its serving state cannot be built: {type(exc).__name__}: {exc}"
-                logger.exception("Customer %r is not served", group[0])
-                if len(failed) > _MAX_FAILED_CUSTOMERS:
-                    raise StoreError(
-                        f"the serving state cannot be built for more than "
-                        f"{_MAX_FAILED_CUSTOMERS} customers (e.g. {group[0]!r}: "
-                        f"{type(exc).__name__}: {exc}): the fault is not in one customer's "
-                        "rows; check the model bundle and the log"
-                    ) from exc
-            else:
-                half = len(group) // 2
-                pending += [group[:half], group[half:]]
-            continue
-        entries.update(built)
-    return entries, fallback_amount, failed

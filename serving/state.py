@@ -5,6 +5,10 @@ from `serving.entries`), then kept current customer by customer: a write through
 or `duecast import` appends to the change log (`features.changes`), and every worker, on
 its next request, reloads only the customers named there (`ServingState.sync`). The
 day's worklist is ranked once and then kept in order item by item.
+
+Approved orders' reservations (`serving.approvals`) are held beside the entries: read at
+build and with every refreshed customer, and replaced by what the store held when this
+worker last approved an order for the customer. `exposure` adds them to the ledger.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from features.changes import changes_since, latest_seq
 from features.ledger import UnreadableRow, read_ledger
 from kernel.errors import CustomerUnavailableError, UnknownEntityError
 from kernel.policy import PolicySettings
+from serving.approvals import active_reservations
+from serving.decisions.exposure import Exposure, Reservation, outstanding_reservations
 from serving.decisions.worklist import WORK_ACTIONS, WorklistItem, rank_key
-from serving.entries import CustomerEntry, build_entries_isolated
+from serving.entries import CustomerEntry
+from serving.entries_isolated import build_entries_isolated
 from training.bundle import Bundle
 
 __all__ = ["ServingState"]
@@ -63,6 +70,8 @@ class ServingState:
     # Customers not served, with the reason (an unreadable stored row, a failed build).
     failed: dict[str, str] = field(default_factory=dict)
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # Approved orders active on `as_of`, by customer (see the module docstring).
+    reservations: dict[str, tuple[Reservation, ...]] = field(default_factory=dict)
     _ranked: tuple[list[WorklistItem], list[WorklistItem]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -76,6 +85,8 @@ class ServingState:
         with engine.connect() as conn:
             seq = latest_seq(conn)  # before reading: a concurrent write is applied again
         ledger, bad = read_ledger(engine)
+        with engine.connect() as conn:
+            reservations = active_reservations(conn, as_of=as_of)
         unreadable = _failures_of(bad)
         entries, fallback, failed = build_entries_isolated(
             ledger, bundle=bundle, policy=policy, as_of=as_of
@@ -101,6 +112,7 @@ class ServingState:
             seq=seq,
             fallback_amount=fallback,
             failed=failed,
+            reservations=reservations,
         )
 
     def entry(self, customer_id: str) -> CustomerEntry:
@@ -160,6 +172,8 @@ class ServingState:
         if not ids:
             return
         fresh, failed = self._entries_and_failures(engine, ids, self.as_of)
+        with engine.connect() as conn:
+            reserved = active_reservations(conn, as_of=self.as_of, customer_ids=ids)
         with self._lock:
             for cid in ids:
                 old = self.entries.get(cid)
@@ -173,8 +187,39 @@ class ServingState:
                     self.entries.pop(cid, None)
                 else:
                     self.entries[cid] = new
+                self.reservations[cid] = reserved.get(cid, ())
                 self._rerank(old.item if old else None, new.item if new else None)
         logger.debug("Refreshed %d customer(s)", len(ids))
+
+    def remember_reservations(self, customer_id: str, active: tuple[Reservation, ...]) -> None:
+        """The customer's active reservations as the store held them at an approval."""
+        self.reservations[customer_id] = active
+
+    def exposure(
+        self,
+        entry: CustomerEntry,
+        *,
+        reservations: tuple[Reservation, ...] | None = None,
+        as_of: dt.date | None = None,
+    ) -> Exposure:
+        """The customer's exposure now: its ledger including today, plus its reservations.
+
+        Args:
+            entry: the customer's entry (of `as_of`).
+            reservations: the reservations to count (default: those held in memory).
+            as_of: the day (default: the serving date).
+        """
+        day = as_of or self.as_of
+        held = (
+            self.reservations.get(entry.customer_id, ()) if reservations is None else reservations
+        )
+        pending = outstanding_reservations(held, entry.today.invoices, as_of=day)
+        return Exposure(
+            open_amount=entry.open_amount,
+            today_change=entry.today.change,
+            reserved=round(sum(r.amount for r in pending), 2),
+            reservations=len(pending),
+        )
 
     def pending(self, latest: int) -> bool:
         """Whether the change log (at position `latest`) is ahead of this state."""

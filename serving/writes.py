@@ -1,4 +1,5 @@
-"""Writes made through the API: invoice and payment events, collector actions.
+"""Writes made through the API: invoice and payment events, collector actions, and
+approved credit limits (each change logged with its author and reason).
 
 Every write runs in one transaction with its change-log row (`features.changes`, which
 `duecast import` writes too), so a serving worker that sees the row also sees the write.
@@ -24,14 +25,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from features.changes import log_change
-from features.store import TABLE_OBJECTS, idempotency_keys
+from features.store import TABLE_OBJECTS, credit_limit_changes, idempotency_keys
 from kernel.errors import ConflictError, InvalidRequestError, StoreError, UnknownEntityError
+from serving.approvals import lock_customer
 
 __all__ = [
+    "LimitChange",
     "WriteResult",
     "record_action",
     "record_invoice",
     "record_payment",
+    "set_credit_limit",
 ]
 
 logger = logging.getLogger(__name__)
@@ -293,3 +297,82 @@ def _replay(conn: sa.Connection, scope: str, key: str, digest: str) -> dict[str,
             "use a new key for a new action"
         )
     return dict(json.loads(stored.response))
+
+
+# Changes of a customer's approved limit returned with each new one, newest first.
+LIMIT_HISTORY_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    """One change of a customer's approved credit limit."""
+
+    customer_id: str
+    at: datetime.datetime
+    previous_limit: float | None
+    new_limit: float
+    author: str
+    reason: str
+
+
+def limit_history(conn: sa.Connection, customer_id: str) -> list[LimitChange]:
+    """The customer's last `LIMIT_HISTORY_SHOWN` limit changes, newest first."""
+    c = credit_limit_changes.c
+    rows = conn.execute(
+        sa.select(credit_limit_changes)
+        .where(c.customer_id == customer_id)
+        .order_by(c.change_id.desc())
+        .limit(LIMIT_HISTORY_SHOWN)
+    ).mappings()
+    return [
+        LimitChange(
+            customer_id=row["customer_id"],
+            # SQLite gives back naive datetimes; they were stored in UTC.
+            at=row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=datetime.UTC),
+            previous_limit=row["previous_limit"],
+            new_limit=float(row["new_limit"]),
+            author=row["author"],
+            reason=row["reason"],
+        )
+        for row in rows
+    ]
+
+
+def set_credit_limit(
+    engine: sa.Engine, *, customer_id: str, limit: float, reason: str, author: str
+) -> list[LimitChange]:
+    """Set a customer's approved credit limit and log who did it and why.
+
+    The limit is the customer's `credit_limit` (the one an import sets too), so every
+    worker checks orders against it once it has applied the change-log row written here.
+
+    Returns:
+        The customer's limit changes, newest (this one) first.
+
+    Raises:
+        UnknownEntityError: the customer is not in the store.
+    """
+    with engine.begin() as conn:
+        lock_customer(conn, customer_id)  # concurrent changes log their true predecessor
+        previous = conn.execute(
+            sa.select(_customers.c.credit_limit).where(_customers.c.customer_id == customer_id)
+        ).scalar()
+        conn.execute(
+            _customers.update()
+            .where(_customers.c.customer_id == customer_id)
+            .values(credit_limit=limit)
+        )
+        conn.execute(
+            credit_limit_changes.insert().values(
+                customer_id=customer_id,
+                at=_now(),
+                previous_limit=previous,
+                new_limit=limit,
+                author=author,
+                reason=reason,
+            )
+        )
+        log_change(conn, customer_id=customer_id, kind="credit_limit")
+        history = limit_history(conn, customer_id)
+    logger.info("credit limit of %s set to %s by %s", customer_id, limit, author)
+    return history

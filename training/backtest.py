@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import logit
 
-from features.spec import CATEGORICAL_COLUMNS
 from kernel.config import Settings
 from training.bundle import feature_matrix
 from training.candidates import (
@@ -41,7 +40,7 @@ from training.candidates import (
     fit_days,
     fit_risk,
 )
-from training.dataset import issue_rows, model_feature_columns
+from training.dataset import issue_rows, model_inputs
 from training.evaluation import Evaluation, TestSet, test_set
 from training.folds import Window, WindowPlan, plan_windows
 from training.models import TrainConfig
@@ -304,8 +303,7 @@ def run_backtest(
     from training.refit import refit_served
     from training.report import build_evaluation
 
-    categories = {c: [str(v) for v in table[c].cat.categories] for c in CATEGORICAL_COLUMNS}
-    names = model_feature_columns(settings.train_exclude_features)
+    names, categories = model_inputs(table, settings.train_exclude_features)
     X = feature_matrix(table, names, categories)
     plan = settings_plan(table, as_of=as_of, settings=settings)
     check, target = check_windows(table, plan, settings, notes=notes)

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from features.spec import CATEGORICAL_COLUMNS
+from features.spec_attributes import categorical_indices
 
 __all__ = ["HistoryBaseline", "fit_history_baseline", "fit_linear", "fit_logistic"]
 
@@ -66,7 +66,7 @@ def fit_history_baseline(
 
 
 def _preprocessor(feature_names: list[str]) -> ColumnTransformer:
-    categorical = [i for i, c in enumerate(feature_names) if c in CATEGORICAL_COLUMNS]
+    categorical = categorical_indices(feature_names)
     numeric = [i for i in range(len(feature_names)) if i not in categorical]
     return ColumnTransformer(
         [

@@ -39,7 +39,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.spec import FEATURE_SET_VERSION, spec_as_records
+from features.spec import FEATURE_SET_VERSION
+from features.spec_attributes import model_spec_records
 from kernel.errors import BundleError, ModelNotFoundError
 from kernel.policy import GRADES
 from training.bundle_checks import BUNDLE_HELP, verify_manifest, verify_model_text, write_manifest
@@ -280,7 +281,7 @@ def save_bundle(bundle: Bundle, directory: Path) -> Path:
         specs = save_scorers(bundle.risk, bundle._timing, tmp)
         joblib.dump({**meta, "scorers": specs}, tmp / _BUNDLE_FILE)
         # The readable copy also carries the feature spec (descriptions, dtypes, units).
-        readable = {**meta, "feature_spec": spec_as_records()}
+        readable = {**meta, "feature_spec": model_spec_records(bundle.feature_columns)}
         (tmp / "metadata.json").write_text(json.dumps(readable, indent=2, default=str) + "\n")
         write_manifest(tmp, format_version=_FORMAT_VERSION)
         old = None

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import lightgbm as lgb
 
-from features.spec import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, FEATURE_SET_VERSION
+from features.attributes import is_attribute_feature
+from features.spec import FEATURE_COLUMNS, FEATURE_SET_VERSION
+from features.spec_attributes import is_categorical
 from kernel.errors import BundleError
 
 __all__ = [
@@ -177,9 +179,12 @@ def check_features(directory: Path, meta: dict, models: Mapping[str, lgb.Booster
             column, or a model trained on another number of features.
     """
     columns = list(meta["feature_columns"])
-    unknown = [c for c in columns if c not in FEATURE_COLUMNS]
+    # Issue-time attribute features (`features.attributes`) are the spec's by their name.
+    unknown = [c for c in columns if c not in FEATURE_COLUMNS and not is_attribute_feature(c)]
     repeated = sorted({c for c in columns if columns.count(c) > 1})
-    odd_categories = sorted(set(meta["categories"]) - (set(CATEGORICAL_COLUMNS) & set(columns)))
+    odd_categories = sorted(
+        c for c in meta["categories"] if c not in columns or not is_categorical(c)
+    )
     problems = []
     if unknown:
         problems.append(f"feature columns {unknown} are not in the feature spec")

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.special import logit
 from sklearn.pipeline import Pipeline
 
-from features.spec import CATEGORICAL_COLUMNS
+from features.spec_attributes import categorical_indices
 from training.baselines import HistoryBaseline, fit_history_baseline, fit_linear, fit_logistic
 from training.bundle import ScoreCalibrator
 from training.hazard import HazardModel, fit_hazard
@@ -63,6 +63,7 @@ __all__ = [
     "fit_days",
     "fit_hazard_model",
     "fit_risk",
+    "hazard_answers",
     "widen",
 ]
 
@@ -104,8 +105,7 @@ class RiskFit:
         if self.parts:
             return logit(np.clip(self.predict(X), _EPS, 1 - _EPS))
         if self.hazard is not None:
-            p = self.hazard.p_default(X, days_overdue=self.hazard.unpaid_since(X))
-            return logit(np.clip(p, _EPS, 1 - _EPS))
+            return hazard_answers(self.hazard, X)[1]
         if self.booster is not None:
             raw = np.asarray(self.booster.predict(X, raw_score=True), dtype="float64")
             return raw if self.offset is None else raw + self.offset.values(X)
@@ -168,8 +168,7 @@ class DaysFit:
         if self.parts:
             return blend_days([p.predict(X) for p in self.parts])
         if self.hazard is not None:
-            out = self.hazard.days_late(X, days_overdue=self.hazard.unpaid_since(X))
-            days = {k: np.asarray(out[k], dtype="float64") for k in ("mean", "p10", "p50", "p90")}
+            days = hazard_answers(self.hazard, X)[0]
             if self.interval is not None:
                 days["p10"], days["p50"], days["p90"] = self.interval.apply(
                     days["p10"], days["p50"], days["p90"], cap=float(self.hazard.horizon_days)
@@ -326,6 +325,14 @@ def widen(fit: DaysFit, low: float, high: float) -> DaysFit:
 _EPS = 1e-6
 
 
+def hazard_answers(model: HazardModel, X: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(days late mean/p10/p50/p90, log-odds of P(default)) of each row, given it is still
+    unpaid at its snapshot: both questions from one pass over the expanded rows."""
+    dist = model.predict(X, days_overdue=model.unpaid_since(X))
+    days = {k: np.asarray(dist[k], dtype="float64") for k in ("mean", "p10", "p50", "p90")}
+    return days, logit(np.clip(dist["p_default"], _EPS, 1 - _EPS))
+
+
 @dataclass(frozen=True)
 class Observed:
     """Issue-date rows for the hazard model: (stop, settled) as known at a cut-off."""
@@ -344,7 +351,7 @@ def fit_hazard_model(
 ) -> HazardModel:
     """The discrete-time hazard candidate (`training.hazard`), early-stopped on validation
     rows, or with `config.rounds["hazard"]` trees and no validation (the refit)."""
-    categorical = [obs.names.index(c) for c in CATEGORICAL_COLUMNS if c in obs.names]
+    categorical = categorical_indices(obs.names)
     rounds = None if config.rounds is None else config.rounds.get("hazard")
     return fit_hazard(
         obs.X_tr,

@@ -12,10 +12,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features.build import KEY_COLUMNS, LABEL_COLUMNS, build_training_table
+from features.build import KEY_COLUMNS, LABEL_COLUMNS, attribute_columns, build_training_table
 from features.export import default_as_of, ledger_from_store
 from features.ledger import Ledger
 from features.spec import FEATURE_COLUMNS
+from features.spec_attributes import is_categorical
 from features.store import get_engine
 from kernel.config import Settings
 from kernel.errors import ConfigurationError
@@ -25,6 +26,7 @@ __all__ = [
     "issue_rows",
     "load_training_table",
     "model_feature_columns",
+    "model_inputs",
     "period_mask",
 ]
 
@@ -95,6 +97,20 @@ def model_feature_columns(excluded: list[str] | tuple[str, ...] = ()) -> list[st
             "the models are compared with reads them"
         )
     return [c for c in FEATURE_COLUMNS if c not in set(excluded)]
+
+
+def model_inputs(
+    table: pd.DataFrame, excluded: list[str] | tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The model's feature columns and the categories of its categorical ones.
+
+    The spec's features (less `excluded`, see `model_feature_columns`), then the
+    issue-time attribute features the table carries (`features.attributes`); the
+    categories are the table's, as text, for every categorical column among them.
+    """
+    names = [*model_feature_columns(excluded), *attribute_columns(table)]
+    categories = {c: [str(v) for v in table[c].cat.categories] for c in names if is_categorical(c)}
+    return names, categories
 
 
 def period_mask(

@@ -38,6 +38,7 @@ from training.hazard_data import (
     observations,
     payment_distribution,
 )
+from training.models import monotone_params
 from training.row_predict import RowPredictor
 
 __all__ = ["HazardModel", "fit_hazard", "observations"]
@@ -289,6 +290,9 @@ def _train(
         # Reweighting events would skew the hazards, and P(default) is their product.
         "scale_pos_weight": 1.0,
         "is_unbalance": False,
+        # The hazard is the chance to be paid: it falls as risk rises (sign -1), so
+        # P(default) = prod(1 - h_k) rises with every directed feature.
+        **monotone_params(names, sign=-1),
     }
     if patience is None:
         return lgb.train(full, train, num_boost_round=max(1, rounds))

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from features.attributes import is_attribute_feature
 from features.spec import FeatureSpecError
 
 __all__ = ["feature_matrix", "is_missing"]
@@ -23,14 +24,20 @@ def feature_matrix(
 ) -> np.ndarray:
     """Float64 model matrix of `rows`: categoricals as training codes, unknown -> NaN.
 
+    An issue-time attribute column (`features.attributes`) missing from `rows` is
+    unknown (NaN): a store may hold no value of it for these invoices.
+
     Raises:
-        FeatureSpecError: if a feature column is missing from `rows`.
+        FeatureSpecError: if any other feature column is missing from `rows`.
     """
-    missing = [c for c in feature_columns if c not in rows.columns]
+    missing = [c for c in feature_columns if c not in rows.columns and not is_attribute_feature(c)]
     if missing:
         raise FeatureSpecError(f"rows lack feature columns {missing}")
     out = np.empty((len(rows), len(feature_columns)), dtype="float64")
     for j, name in enumerate(feature_columns):
+        if name not in rows.columns:
+            out[:, j] = np.nan
+            continue
         col = rows[name]
         if name in categories:
             # Index lookup, not pd.Categorical: unseen values must become NaN, not raise.

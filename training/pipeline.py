@@ -24,7 +24,8 @@ from pathlib import Path
 
 import kernel
 from features import export
-from features.spec import FEATURE_SET_VERSION, spec_as_records
+from features.spec import FEATURE_SET_VERSION
+from features.spec_attributes import model_spec_records
 from kernel.config import Settings
 from kernel.errors import ModelNotFoundError
 from training.backtest import BacktestResult, run_backtest
@@ -155,7 +156,7 @@ def train(
             params=result.params,
             evaluation=result.evaluation,
             fingerprint=fingerprint,
-            feature_spec=spec_as_records(),
+            feature_spec=model_spec_records(result.feature_columns),
             tags=tags,
             plots=plots,
             bundle=draft_bundle(result, settings=settings, trained_at=trained_at),

@@ -7,7 +7,6 @@ cut-off whose outcome is still open: the weeks they have stayed unpaid so far ar
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,7 +14,7 @@ import pandas as pd
 
 from kernel.config import Settings
 from kernel.errors import InsufficientDataError
-from training.candidates import DaysFit, Observed, RiskFit, fit_hazard_model
+from training.candidates import Observed, fit_hazard_model, hazard_answers
 from training.dataset import issue_rows
 from training.folds import censoring_at
 from training.models import TrainConfig, fit_calibrator
@@ -82,20 +81,19 @@ def hazard_window(
     except InsufficientDataError as exc:
         result.notes.append(f"no hazard model in window {window.index + 1}: {exc}")
         return
-    days = DaysFit("hazard", hazard=model)
-    result.days["hazard"] = days.predict(result.test.X)
-    result.open_days["hazard"] = days.predict(result.open_test.X)
+    # Each matrix is predicted once: the days-late and risk answers share the per-bin hazards.
+    test_days, test_raw = hazard_answers(model, result.test.X)
+    open_days, open_raw = hazard_answers(model, result.open_test.X)
+    result.days["hazard"], result.open_days["hazard"] = test_days, open_days
     result.rounds["days.hazard"] = {"hazard": model.booster.num_trees()}
     if y is None:
         return
-    raw = RiskFit("hazard", hazard=model)
     calibrator = fit_calibrator(
-        raw.raw(X[valid]),
+        hazard_answers(model, X[valid])[1],
         y[valid],
         isotonic_min_defaults=settings.calibration_isotonic_min_defaults,
     )
-    fit = dataclasses.replace(raw, calibrator=calibrator)
-    result.risk_raw["hazard"] = fit.raw(result.test.X)
-    result.risk["hazard"] = calibrator(result.risk_raw["hazard"])
-    result.open_risk["hazard"] = fit.predict(result.open_test.X)
+    result.risk_raw["hazard"] = test_raw
+    result.risk["hazard"] = calibrator(test_raw)
+    result.open_risk["hazard"] = calibrator(open_raw)
     result.rounds["risk.hazard"] = {"hazard": model.booster.num_trees()}

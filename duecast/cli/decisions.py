@@ -55,20 +55,26 @@ def worklist_(
     day = parse_date(as_of, "--as-of") if as_of else None
     with user_errors():
         page = worklist_page(load_state(settings, as_of=day), limit=top)
+    split = ", ".join(f"{step} {n}" for step, n in page.step_capacity.items())
+    automated = "; reminders automated" if page.reminders_automated else ""
     table = Table(
-        title=f"Worklist {page.as_of}: {page.count} of {page.total} customers "
-        f"(capacity {page.capacity}, model {page.model_version})"
+        title=f"Worklist {page.as_of}: {page.count} of {page.total} customers, "
+        f"{page.today} on today's list (capacity {page.capacity}: {split}{automated}; "
+        f"model {page.model_version})"
     )
-    for column in ("#", "customer", "grade", "next action", "overdue", "priority", "why"):
-        table.add_column(column, justify="right" if column in ("overdue", "priority") else "left")
+    numbers = ("overdue", "recovery")
+    for column in ("#", "customer", "grade", "next action", "collector", *numbers, "why"):
+        table.add_column(column, justify="right" if column in numbers else "left")
     for item in page.data:
+        action = item.next_action + (" (auto)" if item.automated else "")
         table.add_row(
-            str(item.rank),
+            str(item.rank) if item.today else f"({item.rank})",
             f"{item.customer_id} {item.name or ''}".strip(),
             item.risk_grade,
-            item.next_action,
+            action,
+            item.collector or "team",
             f"{item.overdue_amount:,.2f}",
-            f"{item.priority:,.2f}",
+            f"{item.expected_recovery:,.2f}",
             escape(item.reasons[0] if item.reasons else ""),
         )
     console.print(table)

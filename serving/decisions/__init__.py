@@ -10,7 +10,8 @@ Modules: `records` (inputs), `target` (what P is of: default, or paying more tha
 late, and the one wording of it), `scores` (one invoice's scores, expected loss, payment
 date; `InvoiceScores.open_on` conditions them on the invoice being unpaid on the serving
 date: past due + horizon it is a default, P = 1, and no payment date lies before that
-day), `grades`, `dunning` (the ladder, promises, follow-ups), `worklist` (items and
+day), `grades`, `dunning` (the ladder, promises, follow-ups), `pauses` (disputes and promises
+that pause dunning), `allocation` (the day's list by collector and step), `worklist` (items and
 ranking: `worklist_item` builds one customer's item, `rank_key` is the one ranking
 order), `limits`, `orders`, `cash`, `discount`.
 
@@ -24,7 +25,7 @@ Policy and records
                 days_late=nan, days_late_p10=nan, days_late_p50=nan, days_late_p90=nan,
                 disputed=False)
     ActionRecord(customer_id, kind, at, invoice_id=None, promised_date=None,
-                 promised_amount=None, author=None, text=None)
+                 promised_amount=None, author=None, text=None, outcome=None)
 
 Risk target (every function below that words a probability takes `target=`, default
 DEFAULT_TARGET; the serving state passes the bundle's, `serving.reasons.risk_target`)
@@ -44,29 +45,39 @@ Worklist
     next_action(*, days_overdue, grade, policy, disputed=False, promised_date=None,
                 as_of=None) -> NextAction(action, reason)
         action in ACTIONS: "escalate", "call", "dispute_resolution", "reminder",
-        "follow_up_later", "wait_for_promise", "none" (WORK_ACTIONS: the first four)
+        "follow_up_later", "wait_for_promise", "await_credit_note", "none"
+        (WORK_ACTIONS: the first four); logged disputes, resolutions and promises:
+        `pauses.dispute_states`, `pauses.promise_covers`
     follow_up_days(step, *, policy) -> int
     last_steps(actions, *, as_of) -> dict[step, date last logged]
     hold_for_follow_up(step: NextAction, *, last_done, as_of, policy) -> NextAction
         "follow_up_later" while the step, or a higher one, logged lately awaits follow-up
     rank_worklist(invoices, *, as_of, policy, actions=(), grades=None, collectors=1,
-                  target)
-        -> Worklist(as_of, capacity, items, overflow, waiting)
+                  target, assigned=None)
+        -> Worklist(as_of, capacity, items, overflow, waiting, quotas)
+        items: the day's list (`allocation.plan_day`: capacity per collector and step,
+        ranked within a step by `allocation.expected_recovery`)
         items: WorklistItem(customer_id, rank, priority, expected_loss,
         cost_of_waiting, open_amount, overdue_amount, max_days_overdue, grade,
-        next_action, reasons, invoices: tuple[InvoiceStep], last_action, promise)
+        next_action, reasons, invoices: tuple[InvoiceStep], last_action, promise,
+        collector, expected_recovery)
 
 Credit limits
     monthly_sales_estimate(*, invoice_count, median_invoice_amount, tenure_days)
         -> float | None
     suggest_credit_limit(*, monthly_sales, terms_days, p_default, policy,
                          current_limit=None, history_invoices=None, days_late_p50=None,
-                         target)
+                         target, typical_invoice=None, grade=None)
         -> CreditLimit(amount, cold_start, base, risk_factor, rationale)
+
+Exposure
+    outstanding_reservations(reservations, invoices, *, as_of) -> list[Reservation]
+        approved orders still counted: active, not ended by an invoice covering them
+    Exposure(open_amount, today_change, reserved, reservations).total
 
 Orders
     order_decision(*, amount, open_amount, credit_limit, grade, policy,
-                   overdue_amount=0.0)
+                   overdue_amount=0.0, limit_kind="suggested")
         -> OrderDecision(decision "approve"|"review"|"decline", reasons,
                          exposure_after_order, utilisation, grade)
 

@@ -3,9 +3,14 @@
 Dunning ladder (DESIGN.md, Domain rules): reminder from `reminder_at_days` overdue, call
 from `call_from_days`, escalate when more than `escalate_after_days` overdue. Call and
 escalation days are multiplied by the grade's `dunning_risk_factors` (< 1 for risky
-grades), so high-risk customers move up the ladder sooner. A disputed invoice goes to
-dispute resolution, never to dunning; an unbroken promise to pay (its date plus
-`promise_grace_days` not passed) pauses dunning of the invoices it covers.
+grades), so high-risk customers move up the ladder sooner. A disputed invoice (ERP flag
+or a logged `dispute`) goes to dispute resolution, never to dunning, until a `resolve`
+closes it: outcome "valid" keeps it out of dunning awaiting its credit note
+("await_credit_note"), "invalid" resumes dunning. An unbroken promise to pay (its date
+plus `promise_grace_days` not passed) pauses dunning of the invoices it covers in full,
+up to its amount, oldest first (`serving.decisions.pauses`). A broken promise raises the
+step of the invoices it covered one rung at once (reminder -> call -> escalate), past
+any follow-up interval, until a ladder step is logged after it broke.
 
 Follow-up intervals: a logged reminder, call or escalation (action kind "legal") of the
 customer, customer-wide or on any of its invoices, holds back that step and every lower
@@ -25,6 +30,8 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from kernel.policy import PolicySettings
+from serving.decisions.pauses import Cover, DisputeState, dispute_states, promise_covers
+from serving.decisions.pauses import instant as _when
 from serving.decisions.records import ActionRecord, OpenInvoice
 
 __all__ = [
@@ -50,6 +57,7 @@ ActionKind = Literal[
     "reminder",
     "follow_up_later",
     "wait_for_promise",
+    "await_credit_note",
     "none",
 ]
 # Most urgent first (the Literal's order): a customer's next action is the most urgent
@@ -114,17 +122,36 @@ def next_action(
         return NextAction(
             "dispute_resolution", "disputed, so no dunning until the dispute is resolved"
         )
-    broken = ""
-    if promised_date is not None:
-        if as_of is None:
-            raise ValueError("next_action needs as_of to judge a promise to pay")
-        if _promise_active(promised_date, as_of, policy):
-            return NextAction(
-                "wait_for_promise",
-                f"promised to pay by {promised_date.isoformat()}: dunning paused until then",
-            )
-        broken = f"promise to pay by {promised_date.isoformat()} was broken; "
-    return _ladder_step(days_overdue, grade, dunning_days(grade, policy=policy), policy, broken)
+    ladder = dunning_days(grade, policy=policy)
+    if promised_date is None:
+        return _ladder_step(days_overdue, grade, ladder, policy, "")
+    if as_of is None:
+        raise ValueError("next_action needs as_of to judge a promise to pay")
+    if _promise_active(promised_date, as_of, policy):
+        return NextAction(
+            "wait_for_promise",
+            f"promised to pay by {promised_date.isoformat()}: dunning paused until then",
+        )
+    return _raised(
+        _ladder_step(days_overdue, grade, ladder, policy, ""), days_overdue, promised_date
+    )
+
+
+_RAISE: dict[str, ActionKind] = {
+    "none": "reminder",
+    "reminder": "call",
+    "call": "escalate",
+    "escalate": "escalate",
+}
+
+
+def _raised(step: NextAction, days_overdue: int, promised_date: dt.date) -> NextAction:
+    """`step` one rung higher: a broken promise raises the next step at once."""
+    broken = f"promise to pay by {promised_date.isoformat()} was broken"
+    up: ActionKind = _RAISE.get(step.action, step.action) if days_overdue >= 0 else step.action
+    if up == step.action:
+        return NextAction(step.action, f"{broken}; {step.reason}")
+    return NextAction(up, f"{broken}, so {up} at once instead of {step.action}: {step.reason}")
 
 
 def _ladder_step(
@@ -224,47 +251,6 @@ def _overdue_words(days: int) -> str:
     return f"{days} day{'s' if days != 1 else ''} overdue"
 
 
-def _when(value: dt.date | dt.datetime) -> dt.datetime:
-    """Comparable instant of a date or (naive or aware) datetime; aware ones in UTC."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value
-    return dt.datetime.combine(value, dt.time.min)
-
-
-def _latest_promises(
-    actions: Sequence[ActionRecord],
-) -> tuple[ActionRecord | None, dict[str, ActionRecord], ActionRecord | None]:
-    """(latest customer-wide promise, latest promise per invoice, latest action)."""
-    wide: ActionRecord | None = None
-    per_invoice: dict[str, ActionRecord] = {}
-    last: ActionRecord | None = None
-    for action in actions:
-        if last is None or _when(action.at) >= _when(last.at):
-            last = action
-        if action.kind != "promise" or action.promised_date is None:
-            continue
-        if action.invoice_id is None:
-            if wide is None or _when(action.at) >= _when(wide.at):
-                wide = action
-        else:
-            old = per_invoice.get(action.invoice_id)
-            if old is None or _when(action.at) >= _when(old.at):
-                per_invoice[action.invoice_id] = action
-    return wide, per_invoice, last
-
-
-def _applicable_promise(
-    invoice_id: str, wide: ActionRecord | None, per_invoice: dict[str, ActionRecord]
-) -> ActionRecord | None:
-    # The newer of the invoice's own promise and a customer-wide one supersedes the other.
-    own = per_invoice.get(invoice_id)
-    if own is None or wide is None:
-        return own or wide
-    return own if _when(own.at) >= _when(wide.at) else wide
-
-
 def urgency(action: ActionKind) -> int:
     """Position of `action` in `ACTIONS`: 0 for the most urgent."""
     return _URGENCY[action]
@@ -308,28 +294,86 @@ def dunning_steps(
         as_of: today.
         policy: the decision policy.
     """
-    wide, per_invoice, last = _latest_promises(actions)
+    disputes = dispute_states(invoices, actions)
+    covers = promise_covers(
+        invoices, actions, disputed={k for k, d in disputes.items() if d.state == "open"}
+    )
     done = last_steps(actions, as_of=as_of)
     ladder = dunning_days(grade, policy=policy)
     steps: list[NextAction] = []
     active: ActionRecord | None = None
     for inv in invoices:
         dpd = (as_of - inv.due_date).days
-        promise = _applicable_promise(inv.invoice_id, wide, per_invoice)
-        if inv.disputed or promise is not None:
-            step = next_action(
-                days_overdue=dpd,
-                grade=grade,
-                policy=policy,
-                disputed=bool(inv.disputed),
-                promised_date=promise.promised_date if promise else None,
-                as_of=as_of,
-            )
-        else:  # the common case, without recomputing the ladder per invoice
-            step = _ladder_step(dpd, grade, ladder, policy, "")
-        if done:
+        dispute = disputes.get(inv.invoice_id)
+        if dispute is not None and dispute.state != "invalid":
+            steps.append(_dispute_step(dispute))
+            continue
+        step = _ladder_step(dpd, grade, ladder, policy, "")
+        if dispute is not None:  # resolved as invalid: dunning resumes
+            step = NextAction(step.action, f"{_resolved_words(dispute)}; {step.reason}")
+        cover = covers.get(inv.invoice_id)
+        hold = True
+        if cover is not None:
+            step, hold = _promised_step(step, cover, dpd, inv.open_amount, done, as_of, policy)
+            if step.action == "wait_for_promise":
+                active = active or cover.promise
+        if done and hold:
             step = hold_for_follow_up(step, last_done=done, as_of=as_of, policy=policy)
-        if step.action == "wait_for_promise":
-            active = promise
         steps.append(step)
+    last = max(actions, key=lambda a: _when(a.at), default=None)
     return Dunning(tuple(steps), active, last)
+
+
+def _dispute_step(dispute: DisputeState) -> NextAction:
+    """An invoice kept out of dunning by its dispute: open, or resolved as valid."""
+    if dispute.state == "valid":
+        return NextAction(
+            "await_credit_note",
+            f"{_resolved_words(dispute)}: a credit note is expected, so no dunning",
+        )
+    if dispute.action is None:
+        return NextAction(
+            "dispute_resolution", "disputed, so no dunning until the dispute is resolved"
+        )
+    day = _when(dispute.action.at).date().isoformat()
+    return NextAction(
+        "dispute_resolution",
+        f"dispute logged on {day}: no dunning until it is resolved (action 'resolve')",
+    )
+
+
+def _resolved_words(dispute: DisputeState) -> str:
+    assert dispute.action is not None  # a resolved dispute has its resolve action
+    day = _when(dispute.action.at).date().isoformat()
+    return f"dispute resolved as {dispute.state} on {day}"
+
+
+def _promised_step(
+    step: NextAction,
+    cover: Cover,
+    dpd: int,
+    open_amount: float,
+    done: Mapping[str, dt.date],
+    as_of: dt.date,
+    policy: PolicySettings,
+) -> tuple[NextAction, bool]:
+    """The step of an invoice a promise applies to, and whether follow-ups may hold it."""
+    promise = cover.promise
+    assert promise.promised_date is not None  # only dated promises apply
+    if not cover.covered:
+        words = (
+            f"promise of {promise.promised_amount:,.0f} by {promise.promised_date.isoformat()} "
+            f"covers {cover.spent:,.0f} of the {open_amount:,.0f} open here, so dunning goes on"
+        )
+        return NextAction(step.action, f"{words}; {step.reason}"), True
+    if _promise_active(promise.promised_date, as_of, policy):
+        when = promise.promised_date.isoformat()
+        return NextAction(
+            "wait_for_promise", f"promised to pay by {when}: dunning paused until then"
+        ), False
+    broke_on = promise.promised_date + dt.timedelta(days=policy.promise_grace_days)
+    if any(day > broke_on for day in done.values()):
+        # A ladder step was logged since the promise broke: the raise was acted on.
+        words = f"promise to pay by {promise.promised_date.isoformat()} was broken"
+        return NextAction(step.action, f"{words}; {step.reason}"), True
+    return _raised(step, dpd, promise.promised_date), False

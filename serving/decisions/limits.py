@@ -5,10 +5,14 @@
                                                              or very late on thin ledgers)
                 = clip(1 − median days late / zero point, 0, 1)   (without one)
     limit       = round(base × risk factor), moved at most ±max change from the current
-                  limit, then held within [floor, ceiling]
+                  limit, raised to one typical invoice (the median invoice amount,
+                  rounded up) for a customer graded C or better, then held within
+                  [floor, ceiling] (the ceiling wins over a typical invoice above it)
 
 The limit never rises with risk, all else equal (every step is monotone), and a
-customer with too little history gets the policy default.
+customer with too little history gets the policy default (raised to one typical invoice
+too). A limit below one normal invoice would decline even the smallest order of a good
+customer; a customer graded D or E gets no such raise.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from kernel.policy import PolicySettings
+from kernel.policy import GRADES, PolicySettings
 from serving.decisions.records import is_missing, is_present
 from serving.decisions.target import DEFAULT_TARGET, RiskTarget, chance_words
 
 __all__ = ["CreditLimit", "monthly_sales_estimate", "suggest_credit_limit"]
 
 _DAYS_PER_MONTH = 365.25 / 12
+# Grades whose limit is never below one typical invoice: C or better.
+_TYPICAL_FLOOR_GRADES = GRADES[: GRADES.index("C") + 1]
 
 
 @dataclass(frozen=True)
@@ -88,14 +94,69 @@ def _round(value: float, unit: float) -> float:
     return math.floor(value / unit + 0.5) * unit if unit > 0 else value
 
 
-def _cold_start(policy: PolicySettings, why: str) -> CreditLimit:
+def _round_up(value: float, unit: float) -> float:
+    return math.ceil(value / unit) * unit if unit > 0 else value
+
+
+def _bounded(
+    amount: float,
+    rationale: list[str],
+    policy: PolicySettings,
+    *,
+    typical_invoice: float | None,
+    grade: str | None,
+) -> float:
+    """`amount` raised to one typical invoice (grades A-C), then held in [floor, ceiling]."""
+    if grade in _TYPICAL_FLOOR_GRADES and is_present(typical_invoice):
+        typical = _round_up(float(typical_invoice), policy.credit_limit_rounding)
+        if amount < typical:
+            amount = typical
+            rationale.append(
+                f"raised to one typical invoice ({_money(float(typical_invoice))}, grade "
+                f"{grade}): {_money(amount)}"
+            )
+    if amount < policy.credit_limit_floor:
+        amount = policy.credit_limit_floor
+        rationale.append(f"raised to the policy floor {_money(amount)}")
+    elif amount > policy.credit_limit_ceiling:
+        amount = policy.credit_limit_ceiling
+        rationale.append(f"capped at the policy ceiling {_money(amount)}")
+    return amount
+
+
+def _within_change(
+    amount: float, current_limit: float | None, rationale: list[str], policy: PolicySettings
+) -> float:
+    """`amount` moved at most `policy.credit_limit_max_change` from the limit in force."""
+    if current_limit is None or is_missing(current_limit) or current_limit <= 0:
+        return amount
+    change = policy.credit_limit_max_change
+    low, high = current_limit * (1 - change), current_limit * (1 + change)
+    if amount > high:
+        rationale.append(
+            f"raised at most {change:.0%} per review from the current {_money(current_limit)}"
+        )
+        return high
+    if amount < low:
+        rationale.append(
+            f"lowered at most {change:.0%} per review from the current {_money(current_limit)}"
+        )
+        return max(low, 0.0)
+    return amount
+
+
+def _cold_start(
+    policy: PolicySettings, why: str, *, typical_invoice: float | None, grade: str | None
+) -> CreditLimit:
     amount = policy.credit_limit_default
+    rationale = [f"{why}: policy default limit {_money(amount)}"]
+    bounded = _bounded(amount, rationale, policy, typical_invoice=typical_invoice, grade=grade)
     return CreditLimit(
-        amount=amount,
+        amount=float(bounded),
         cold_start=True,
         base=None,
         risk_factor=1.0,
-        rationale=(f"{why}: policy default limit {_money(amount)}",),
+        rationale=tuple(rationale),
     )
 
 
@@ -109,6 +170,8 @@ def suggest_credit_limit(
     history_invoices: int | None = None,
     days_late_p50: float | None = None,
     target: RiskTarget = DEFAULT_TARGET,
+    typical_invoice: float | None = None,
+    grade: str | None = None,
 ) -> CreditLimit:
     """Suggested credit limit of one customer, with its rationale.
 
@@ -125,18 +188,30 @@ def suggest_credit_limit(
             `policy.credit_limit_min_history` = cold start.
         days_late_p50: predicted median days late, the risk basis without a default model.
         target: what `p_default` is the probability of (the bundle's risk target).
+        typical_invoice: the customer's typical (median) invoice amount; with `grade`
+            C or better the limit is never below it (within the ceiling).
+        grade: the customer's risk grade "A".."E" (None: no typical-invoice raise).
     """
     if history_invoices is not None and history_invoices < policy.credit_limit_min_history:
         return _cold_start(
             policy,
             f"too little history ({history_invoices} paid invoices, "
             f"{policy.credit_limit_min_history} needed)",
+            typical_invoice=typical_invoice,
+            grade=grade,
         )
     if not is_present(monthly_sales) or monthly_sales <= 0:
-        return _cold_start(policy, "no sales history to size a limit from")
+        return _cold_start(
+            policy,
+            "no sales history to size a limit from",
+            typical_invoice=typical_invoice,
+            grade=grade,
+        )
     risk = _risk_factor(p_default, days_late_p50, policy, target)
     if risk is None:
-        return _cold_start(policy, "no risk score for this customer")
+        return _cold_start(
+            policy, "no risk score for this customer", typical_invoice=typical_invoice, grade=grade
+        )
     factor, risk_words = risk
     sales = float(monthly_sales)
     days = max(0.0, float(terms_days)) + policy.credit_limit_slack_days
@@ -147,25 +222,8 @@ def suggest_credit_limit(
         f"{policy.credit_limit_slack_days} days slack) / 30 = {_money(base)}",
         f"{risk_words}: {_money(amount)}",
     ]
-    if current_limit is not None and not is_missing(current_limit) and current_limit > 0:
-        change = policy.credit_limit_max_change
-        low, high = current_limit * (1 - change), current_limit * (1 + change)
-        if amount > high:
-            amount = high
-            rationale.append(
-                f"raised at most {change:.0%} per review from the current {_money(current_limit)}"
-            )
-        elif amount < low:
-            amount = max(low, 0.0)
-            rationale.append(
-                f"lowered at most {change:.0%} per review from the current {_money(current_limit)}"
-            )
-    if amount < policy.credit_limit_floor:
-        amount = policy.credit_limit_floor
-        rationale.append(f"raised to the policy floor {_money(amount)}")
-    elif amount > policy.credit_limit_ceiling:
-        amount = policy.credit_limit_ceiling
-        rationale.append(f"capped at the policy ceiling {_money(amount)}")
+    amount = _within_change(amount, current_limit, rationale, policy)
+    amount = _bounded(amount, rationale, policy, typical_invoice=typical_invoice, grade=grade)
     rationale.append(f"suggested limit {_money(amount)}")
     return CreditLimit(
         amount=float(amount),

@@ -1,7 +1,9 @@
 """Order decisions: approve, review or decline an order on credit, with reasons.
 
-Exposure after the order = amount the customer owes now + the order amount, compared
-with the suggested credit limit:
+Exposure after the order = the customer's exposure now (open invoices including today's,
+approved orders not yet invoiced, minus today's payments: `serving.decisions.exposure`)
++ the order amount, compared with the approved credit limit (the suggested one when the
+customer has none; `limit_kind` says which, and the reasons name it):
 
     decline  exposure > limit × order_decline_above, or a decline grade (E) over
              limit × order_review_above
@@ -21,9 +23,10 @@ from typing import Literal
 
 from kernel.policy import GRADES, PolicySettings
 
-__all__ = ["DECISIONS", "Decision", "OrderDecision", "order_decision"]
+__all__ = ["DECISIONS", "Decision", "LimitKind", "OrderDecision", "order_decision"]
 
 Decision = Literal["approve", "review", "decline"]
+LimitKind = Literal["approved", "suggested"]
 DECISIONS: tuple[Decision, ...] = ("approve", "review", "decline")  # lenient .. strict
 
 
@@ -34,8 +37,8 @@ class OrderDecision:
     Attributes:
         decision: "approve", "review" or "decline".
         reasons: sentences, the ones that decided first.
-        exposure_after_order: open amount + order amount.
-        utilisation: exposure after the order / suggested limit (inf for a zero limit).
+        exposure_after_order: exposure before the order + order amount.
+        utilisation: exposure after the order / the limit (inf for a zero limit).
         grade: the risk grade the decision used.
     """
 
@@ -63,16 +66,21 @@ def order_decision(
     grade: str,
     policy: PolicySettings,
     overdue_amount: float = 0.0,
+    limit_kind: LimitKind = "suggested",
 ) -> OrderDecision:
     """Approve / review / decline one order on credit.
 
     Args:
         amount: the order amount (>= 0).
-        open_amount: what the customer owes now, before the order (>= 0).
-        credit_limit: the suggested credit limit (`suggest_credit_limit(...).amount`).
+        open_amount: the customer's exposure before the order (>= 0): what it owes now
+            plus approved orders not yet invoiced.
+        credit_limit: the limit orders are checked against: the approved limit, else the
+            suggested one (`suggest_credit_limit(...).amount`).
         grade: the customer's risk grade "A".."E".
         policy: the decision policy (review / decline shares and grades).
         overdue_amount: the part of `open_amount` already past due.
+        limit_kind: which limit `credit_limit` is ("approved" or "suggested"), for the
+            reasons.
 
     Raises:
         ValueError: for a negative or NaN amount or an unknown grade (the API rejects
@@ -91,8 +99,8 @@ def order_decision(
     utilisation = exposure / credit_limit if credit_limit > 0 else math.inf
     share = f"{utilisation:.0%}" if math.isfinite(utilisation) else "above"
     where = (
-        f"exposure after the order {_money(exposure)} is {share} of the limit "
-        f"{_money(credit_limit)}"
+        f"exposure after the order {_money(exposure)} is {share} of the "
+        f"{limit_kind} limit {_money(credit_limit)}"
     )
     over_review = exposure > credit_limit * policy.order_review_above
     declines: list[str] = []

@@ -63,13 +63,15 @@ class ActionRecord:
     Attributes:
         customer_id: the customer.
         kind: one of `kernel.schema.ACTION_KINDS` (reminder, call, promise, dispute,
-            legal, note).
+            legal, note, resolve).
         at: when it was logged (date or datetime).
         invoice_id: the invoice it concerns; None = the whole customer.
         promised_date: for a promise, the date the customer promised to pay by.
         promised_amount: for a promise, the amount promised (None = everything open).
         author: who logged it.
         text: free text.
+        outcome: for a `resolve`, the verdict on the dispute: "valid" (a credit note is
+            expected) or "invalid" (dunning resumes).
     """
 
     customer_id: str
@@ -80,3 +82,4 @@ class ActionRecord:
     promised_amount: float | None = None
     author: str | None = None
     text: str | None = None
+    outcome: str | None = None

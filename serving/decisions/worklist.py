@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from kernel.policy import GRADES, PolicySettings
+from serving.decisions.allocation import expected_recovery, plan_day
 from serving.decisions.dunning import (
     ACTIONS,
     WORK_ACTIONS,
@@ -33,6 +34,7 @@ from serving.decisions.dunning import (
     urgency,
 )
 from serving.decisions.grades import RiskGrade, assess_grade
+from serving.decisions.item_reasons import item_reasons
 from serving.decisions.records import ActionRecord, OpenInvoice, is_missing, is_present
 from serving.decisions.scores import expected_loss
 from serving.decisions.target import DEFAULT_TARGET, RiskTarget, chance_words
@@ -94,6 +96,8 @@ class WorklistItem:
         invoices: every open invoice, most urgent action first, then by priority.
         last_action: the most recently logged action of the customer, if any.
         promise: the promise to pay that pauses dunning now, if any.
+        collector: the collector the account is assigned to (None: the team's queue).
+        expected_recovery: what working it today should bring in (`allocation`).
     """
 
     customer_id: str
@@ -110,6 +114,8 @@ class WorklistItem:
     invoices: tuple[InvoiceStep, ...]
     last_action: ActionRecord | None
     promise: ActionRecord | None
+    collector: str | None = None
+    expected_recovery: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -118,9 +124,11 @@ class Worklist:
 
     Attributes:
         as_of: the day it is for.
-        capacity: items the collectors can work that day.
-        items: customers needing work today, priority descending, at most `capacity`.
-        overflow: further customers needing work, beyond capacity (same order).
+        capacity: items the collectors can work that day; `quotas` per step.
+        items: the day's list (`serving.decisions.allocation.plan_day`): each step's
+            best customers by expected recovery within its capacity, then the
+            automated reminders (no capacity).
+        overflow: further customers needing work, beyond capacity.
         waiting: customers with nothing to do today (promise pending, next follow-up
             date not reached, or nothing due yet), priority descending.
     """
@@ -130,6 +138,7 @@ class Worklist:
     items: tuple[WorklistItem, ...]
     overflow: tuple[WorklistItem, ...]
     waiting: tuple[WorklistItem, ...]
+    quotas: Mapping[str, int]
 
 
 def cost_of_waiting(
@@ -152,10 +161,6 @@ def priority(
     return expected_loss(open_amount, p_default) + cost_of_waiting(
         open_amount, expected_days_late, policy=policy
     )
-
-
-def _money(x: float) -> str:
-    return f"{x:,.0f}"
 
 
 def _weighted(invoices: list[OpenInvoice], attr: str) -> float | None:
@@ -206,44 +211,6 @@ def _invoice_step(
     )
 
 
-def _item_reasons(steps: Sequence[InvoiceStep], policy: PolicySettings, chance: str) -> list[str]:
-    """Sentences for the collector: lead invoice, overdue, expected loss (`chance`), waiting."""
-    lead = steps[0]
-    open_amount = sum(s.open_amount for s in steps)
-    overdue = [s for s in steps if s.days_overdue > 0]
-    loss = sum(s.expected_loss for s in steps)
-    waiting_cost = sum(s.cost_of_waiting for s in steps)
-    reasons = [f"invoice {lead.invoice_id}: {lead.reason}"]
-    if overdue:
-        oldest = max(s.days_overdue for s in overdue)
-        overdue_amount = sum(s.open_amount for s in overdue)
-        reasons.append(
-            f"{len(overdue)} of {len(steps)} open invoices overdue, {_money(overdue_amount)} "
-            f"in total, the oldest {oldest} days"
-        )
-    scored = [s for s in steps if not is_missing(s.p_default)]
-    if len(scored) == len(steps):
-        reasons.append(
-            f"expected loss {_money(loss)} on {_money(open_amount)} open "
-            f"({loss / open_amount:.1%} average {chance})"
-            if open_amount > 0
-            else f"expected loss {_money(loss)}"
-        )
-    elif scored:
-        # No default model: only invoices past due + H have a P(default), 1 by the rule.
-        reasons.append(
-            f"expected loss {_money(loss)}: {len(scored)} of {len(steps)} open invoices "
-            "past the default horizon count as lost; no default model yet for the others"
-        )
-    else:
-        reasons.append("no default model yet: priority counts only the cost of waiting")
-    reasons.append(
-        f"cost of waiting {_money(waiting_cost)} at {policy.cost_of_capital:.0%} a year "
-        "cost of capital"
-    )
-    return reasons
-
-
 def _customer_item(
     customer_id: str,
     invoices: list[OpenInvoice],
@@ -253,6 +220,7 @@ def _customer_item(
     as_of: dt.date,
     policy: PolicySettings,
     target: RiskTarget,
+    collector: str | None = None,
 ) -> WorklistItem:
     if grade_given is not None:
         if grade_given not in GRADES:
@@ -267,7 +235,7 @@ def _customer_item(
         for inv, step in zip(invoices, dunning.steps, strict=True)
     ]
     steps.sort(key=lambda s: (urgency(s.action), -s.priority, s.invoice_id))
-    reasons = _item_reasons(steps, policy, chance_words(target))
+    reasons = item_reasons(steps, policy, chance_words(target))
     if basis != "given":
         reasons.append(grade_reason)
     loss = sum(s.expected_loss for s in steps)
@@ -287,6 +255,8 @@ def _customer_item(
         invoices=tuple(steps),
         last_action=dunning.last_action,
         promise=dunning.promise,
+        collector=collector,
+        expected_recovery=expected_recovery(steps, steps[0].action, policy=policy),
     )
 
 
@@ -299,30 +269,29 @@ def rank_worklist(
     grades: Mapping[str, str] | None = None,
     collectors: int = 1,
     target: RiskTarget = DEFAULT_TARGET,
+    assigned: Mapping[str, str] | None = None,
 ) -> Worklist:
-    """The day's worklist: open invoices grouped by customer, ranked by priority.
+    """The day's worklist: open invoices grouped by customer, the day's list by step.
 
     Args:
         invoices: every open invoice (open amount > 0) with its scores; invoices with no
             open amount are ignored.
         as_of: today.
-        policy: the decision policy (cost of capital, dunning ladder, capacity).
-        actions: logged actions of these customers (promises pause dunning; reminders,
-            calls and escalations hold back their step until its follow-up interval has
-            passed; the latest action is shown); actions dated after `as_of` are ignored.
+        policy: the decision policy (cost of capital, dunning ladder, capacities).
+        actions: logged actions of these customers (promises and disputes pause dunning;
+            reminders, calls and escalations hold back their step until its follow-up
+            interval has passed; the latest action is shown); those after `as_of` ignored.
         grades: customer_id -> risk grade, e.g. from scoring a typical new invoice;
             customers missing here are graded from their open invoices' open-amount-
             weighted P(default) (or predicted days late without a default model).
-        collectors: collectors working the list; capacity = collectors ×
-            `policy.collector_capacity`.
+        collectors: collectors working the team queue (customers not `assigned`).
         target: what the invoices' `p_default` is the probability of (reasons name it).
+        assigned: customer_id -> the collector the account is assigned to.
 
     Returns:
-        `Worklist` with today's `items` (priority descending, at most capacity), the
-        `overflow` beyond capacity, and the customers `waiting` (nothing to do today).
+        `Worklist` with the day's list `items` (`allocation.plan_day`), the `overflow`
+        beyond capacity, and the customers `waiting` (nothing to do today).
     """
-    if collectors < 1:
-        raise ValueError("collectors must be at least 1")
     by_customer: dict[str, list[OpenInvoice]] = defaultdict(list)
     for inv in invoices:
         if inv.open_amount > 0:
@@ -331,7 +300,7 @@ def rank_worklist(
     for action in actions_until(actions, as_of):
         if action.customer_id in by_customer:
             acts[action.customer_id].append(action)
-    grades = grades or {}
+    grades, assigned = grades or {}, assigned or {}
     built = [
         _customer_item(
             cid,
@@ -341,20 +310,22 @@ def rank_worklist(
             as_of=as_of,
             policy=policy,
             target=target,
+            collector=assigned.get(cid),
         )
         for cid, invs in by_customer.items()
     ]
     built.sort(key=rank_key)
-    work = [it for it in built if it.next_action in WORK_ACTIONS]
-    waiting = tuple(it for it in built if it.next_action not in WORK_ACTIONS)
-    ranked = [_with_rank(it, k) for k, it in enumerate(work, start=1)]
-    capacity = collectors * policy.collector_capacity
+    plan = plan_day(
+        (it for it in built if it.next_action in WORK_ACTIONS), policy=policy, collectors=collectors
+    )
+    ranked = [_with_rank(it, k) for k, it in enumerate((*plan.today, *plan.overflow), start=1)]
     return Worklist(
         as_of=as_of,
-        capacity=capacity,
-        items=tuple(ranked[:capacity]),
-        overflow=tuple(ranked[capacity:]),
-        waiting=waiting,
+        capacity=plan.capacity,
+        items=tuple(ranked[: len(plan.today)]),
+        overflow=tuple(ranked[len(plan.today) :]),
+        waiting=tuple(it for it in built if it.next_action not in WORK_ACTIONS),
+        quotas=plan.quotas,
     )
 
 
@@ -377,6 +348,7 @@ def worklist_item(
     policy: PolicySettings,
     actions: Iterable[ActionRecord] = (),
     target: RiskTarget = DEFAULT_TARGET,
+    collector: str | None = None,
 ) -> WorklistItem | None:
     """One customer's item, as `rank_worklist` would list it alone; None when nothing is owed.
 
@@ -390,10 +362,20 @@ def worklist_item(
         policy: the decision policy.
         actions: its logged actions; those dated after `as_of` are ignored.
         target: what the invoices' `p_default` is the probability of (reasons name it).
+        collector: the collector the account is assigned to (None: the team).
     """
     owed = [inv for inv in invoices if inv.open_amount > 0]
     if not owed:
         return None
     done = actions_until(actions, as_of)
-    item = _customer_item(customer_id, owed, done, grade, as_of=as_of, policy=policy, target=target)
+    item = _customer_item(
+        customer_id,
+        owed,
+        done,
+        grade,
+        as_of=as_of,
+        policy=policy,
+        target=target,
+        collector=collector,
+    )
     return _with_rank(item, 1) if item.next_action in WORK_ACTIONS else item

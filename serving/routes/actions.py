@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Header, Response
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from serving.deps import EngineDep, LimitedCollectorKey, RuntimeDep, SettingsDep
 from serving.errors import WRITE_STATUSES, error_responses
+from serving.loader import serving_date
 from serving.schemas import ActionOut, ActionRequest
 from serving.usecases.present import action_out
 from serving.writes import record_action
@@ -18,6 +20,20 @@ from serving.writes import record_action
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["collections"])
+
+
+def _check_promise_date(body: ActionRequest, today: dt.date) -> None:
+    """A promise dated before today would be broken the moment it is logged: 422."""
+    if body.kind == "promise" and body.promised_date is not None and body.promised_date < today:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "promised_date"),
+                    "msg": f"a promise to pay cannot be dated before today ({today.isoformat()})",
+                    "type": "value_error",
+                }
+            ]
+        )
 
 
 def _render(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,7 +69,8 @@ async def post_action(
     key: LimitedCollectorKey,
     idempotency_key: str | None = Header(default=None, min_length=1, max_length=255),
 ) -> ActionOut:
-    """Store the action; the worklist shows it (a promise pauses dunning until its date)."""
+    """Store the action; the worklist shows it (a promise or a dispute pauses dunning)."""
+    _check_promise_date(body, serving_date(settings.serve_as_of))
     values = body.model_dump()
     if values["at"] is None and settings.serve_as_of is not None:
         # A pinned serving date (demo, historical data) is "today": log the action on it.

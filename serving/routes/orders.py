@@ -10,16 +10,16 @@ from serving.deps import ScorerState
 from serving.errors import error_responses
 from serving.schemas import OrderDecisionOut, OrderDecisionRequest
 from serving.state import ServingState
-from serving.usecases.orders import decide_order
+from serving.usecases.orders import OrderDraft, assess_order, confirm_order
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
 
-def _decide(state: ServingState, engine: sa.Engine, body: OrderDecisionRequest) -> OrderDecisionOut:
+def _assess(state: ServingState, engine: sa.Engine, body: OrderDecisionRequest) -> OrderDraft:
     # Keywords spelled out rather than a dict unpacked: typed, and faster per request.
-    return decide_order(
+    return assess_order(
         state,
         engine,
         customer_id=body.customer_id,
@@ -27,6 +27,8 @@ def _decide(state: ServingState, engine: sa.Engine, body: OrderDecisionRequest) 
         order_date=body.order_date,
         payment_terms_days=body.payment_terms_days,
         currency=body.currency,
+        attributes=body.attributes,
+        order_id=body.order_id,
     )
 
 
@@ -43,15 +45,19 @@ async def order_decision(
 ) -> Response:
     """Decision, reasons, grade, P(default), expected days late, limit and exposure.
 
-    Runs on the event loop from cached state (no thread hop, no database) unless the
+    Decided on the event loop from cached state (no thread hop, no database) unless the
     order is dated another day than the serving date (then that customer's history is
-    read from the store).
+    read from the store). An approval for the serving day is then confirmed in the
+    store, which reserves its amount (one transaction, in the thread pool).
     """
     engine = request.app.state.engine
     if body.order_date is None or body.order_date == state.as_of:
-        decided = _decide(state, engine, body)
+        draft = _assess(state, engine, body)
     else:
-        decided = await run_in_threadpool(_decide, state, engine, body)
+        draft = await run_in_threadpool(_assess, state, engine, body)
+    decided = draft.answer
+    if draft.needs_reservation:
+        decided = await run_in_threadpool(confirm_order, state, engine, draft)
     # Serialised here: FastAPI would validate the model again before encoding it, a
     # measurable share of this endpoint's time. The response_model still documents it.
     return Response(decided.model_dump_json(), media_type="application/json")

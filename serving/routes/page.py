@@ -30,7 +30,7 @@ table{border-collapse:collapse;width:100%}th,td{padding:.4rem .6rem;border-botto
 text-align:left;vertical-align:top}th{background:#f4f4f4}.num{text-align:right}
 .escalate{color:#b00020;font-weight:600}.call{color:#c25e00;font-weight:600}
 .reminder{color:#0b5394}.dispute_resolution{color:#6a1b9a}small{color:#666}
-.follow_up_later,.wait_for_promise{color:#666}
+.follow_up_later,.wait_for_promise,.await_credit_note{color:#666}
 """
 
 
@@ -39,6 +39,11 @@ def _page(title: str, body: str) -> HTMLResponse:
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body>{body}</body></html>"
     )
+
+
+def _split(quotas: dict[str, int]) -> str:
+    """The day's items per step, in words: "call 20, escalate 12, ..."."""
+    return ", ".join(f"{step.replace('_', ' ')} {n}" for step, n in quotas.items())
 
 
 def _login(message: str = "") -> HTMLResponse:
@@ -97,8 +102,10 @@ async def worklist_html(
         reasons = "<br>".join(escape(r) for r in item.reasons[:3])
         rows.append(
             f"<tr><td class=num>{item.rank}</td><td>{escape(item.name)}<br><small>"
-            f"{escape(item.customer_id)} · grade {item.risk_grade}</small></td>"
+            f"{escape(item.customer_id)} · grade {item.risk_grade} · "
+            f"{escape(item.collector or 'team')}</small></td>"
             f"<td class='{escape(item.next_action)}'>{escape(item.next_action.replace('_', ' '))}"
+            f"{' (automated)' if item.automated else ''}"
             f"<br><small>{escape(item.next_action_invoice or '')}</small></td>"
             f"<td class=num>{item.open_amount:,.0f}</td>"
             f"<td class=num>{item.overdue_amount:,.0f}</td>"
@@ -112,7 +119,9 @@ async def worklist_html(
     )
     head = (
         f"<h1>Collections worklist · {page.as_of}</h1><p>{page.count} of {page.total} "
-        f"customers needing work today (capacity {page.capacity}), model "
+        f"customers needing work today, {page.today} on today's list (capacity "
+        f"{page.capacity}: {escape(_split(page.step_capacity))}"
+        f"{'; reminders sent automatically' if page.reminders_automated else ''}), model "
         f"{escape(page.model_version)}; grades and expected loss rest on its "
         f"{chance_words(risk_target(state.bundle))}.</p>"
     )

@@ -26,11 +26,17 @@ async def get_worklist(
     _key: CollectorKey,  # before the state: no key is a 401 even while no model is loaded
     state: StateDep,
     limit: int | None = Query(
-        default=None, ge=1, le=1000, description="Page size (default: capacity)."
+        default=None,
+        ge=1,
+        le=1000,
+        description="Page size (default: the capacity, or the day's list when longer).",
     ),
     offset: int = Query(default=0, ge=0),
     collector: str | None = Query(
-        default=None, max_length=255, description="Only accounts this collector last worked."
+        default=None,
+        max_length=255,
+        description="Only the accounts assigned to this collector, and the team's accounts "
+        "they last worked.",
     ),
     grade: Literal["A", "B", "C", "D", "E"] | None = Query(default=None),
     include_waiting: bool = Query(
@@ -39,7 +45,8 @@ async def get_worklist(
         "follow-up date not reached, nothing due yet), after those with work.",
     ),
 ) -> Response:
-    """Customers ranked by priority with next action, reasons and last action."""
+    """The day's list (each step's best customers by expected recovery within the collectors'
+    capacity, then automated reminders), the overflow, and on request those waiting."""
     page = worklist_page(
         state,
         limit=limit,

@@ -25,7 +25,13 @@ from __future__ import annotations
 from serving.schemas.actions import ActionOut, ActionRequest
 from serving.schemas.base import ReasonOut
 from serving.schemas.base import _Request as _Request  # the base of every request model
-from serving.schemas.customers import CreditLimitOut, CustomerOut
+from serving.schemas.customers import (
+    CreditLimitChangeOut,
+    CreditLimitOut,
+    CreditLimitRequest,
+    CreditLimitsOut,
+    CustomerOut,
+)
 from serving.schemas.events import EventOut, InvoiceEventRequest, PaymentEventRequest
 from serving.schemas.invoices import (
     DaysLateOut,
@@ -34,17 +40,26 @@ from serving.schemas.invoices import (
     InvoicesScoredOut,
     NewInvoice,
 )
-from serving.schemas.orders import OrderDecisionOut, OrderDecisionRequest
+from serving.schemas.orders import (
+    ExposureOut,
+    OrderDecisionOut,
+    OrderDecisionRequest,
+    ReservationOut,
+)
 from serving.schemas.service import HealthOut, ModelOut, ReadyOut
 from serving.schemas.worklist import WorklistItemOut, WorklistOut
 
 __all__ = [
     "ActionOut",
     "ActionRequest",
+    "CreditLimitChangeOut",
     "CreditLimitOut",
+    "CreditLimitRequest",
+    "CreditLimitsOut",
     "CustomerOut",
     "DaysLateOut",
     "EventOut",
+    "ExposureOut",
     "HealthOut",
     "InvoiceEventRequest",
     "InvoiceScoreOut",
@@ -57,6 +72,7 @@ __all__ = [
     "PaymentEventRequest",
     "ReadyOut",
     "ReasonOut",
+    "ReservationOut",
     "WorklistItemOut",
     "WorklistOut",
 ]

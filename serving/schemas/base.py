@@ -133,6 +133,12 @@ def _add_patterns(node: Any, text_pattern: str) -> None:
     for key in ("anyOf", "oneOf", "allOf", "items", "prefixItems"):
         if key in node:
             _add_patterns(node[key], text_pattern)
+    if "patternProperties" in node:
+        # A map whose names must match a pattern (`attributes`): pydantic refuses other
+        # names, so the schema says so too.
+        node.setdefault("additionalProperties", False)
+        for value in node["patternProperties"].values():
+            _add_patterns(value, text_pattern)
 
 
 class ReasonOut(BaseModel):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
+from features.attributes import ATTRIBUTE_NAME_PATTERN, ATTRIBUTE_TEXT_MAX
+from kernel import limits
 from serving.schemas.base import (
     MAX_SCORE_BATCH,
     Id,
@@ -21,11 +23,33 @@ from serving.schemas.base import (
 )
 
 __all__ = [
+    "AttributesIn",
     "DaysLateOut",
     "InvoiceScoreOut",
     "InvoiceScoreRequest",
     "InvoicesScoredOut",
     "NewInvoice",
+]
+
+# An invoice's issue-time attributes (`features.attributes`), by name: a text for a
+# category, a number for a number, null for unknown. Names and kinds are checked
+# against the served model by `serving.attributes` (422 naming the known ones).
+_AttributeValue = (
+    Annotated[
+        str,
+        StringConstraints(strict=True, max_length=ATTRIBUTE_TEXT_MAX, pattern=limits.TEXT_PATTERN),
+    ]
+    | Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    | None
+)
+AttributesIn = Annotated[
+    dict[Annotated[str, StringConstraints(pattern=ATTRIBUTE_NAME_PATTERN)], _AttributeValue] | None,
+    Field(
+        default=None,
+        max_length=50,
+        description="Issue-time attributes the served model was trained with, by name "
+        '(e.g. {"channel": "paper"}); left out or null = unknown.',
+    ),
 ]
 
 
@@ -38,6 +62,7 @@ class NewInvoice(_Request):
     invoice_id: str | None = Field(default=None, max_length=64)
     issue_date: dt.date | None = None
     payment_terms_days: int | None = _terms()
+    attributes: AttributesIn
 
 
 class InvoiceScoreRequest(_Request):

@@ -1,11 +1,17 @@
-"""A customer as the API shows it: grade, typical-invoice risk, limit, exposure, actions."""
+"""A customer as the API shows it: grade, typical-invoice risk, limit, exposure, actions.
+
+The grade is the customer's one grade of the day (`serving.decisions.grades.customer_grade`):
+its open invoices and its next typical invoice; the facts it rests on come first among
+the reasons, the model's reasons about the customer after them.
+"""
 
 from __future__ import annotations
 
 from serving.reasons import risk_target
 from serving.schemas import CreditLimitOut, CustomerOut
 from serving.state import ServingState
-from serving.usecases.present import action_out, model_reasons, optional
+from serving.usecases.orders import exposure_out
+from serving.usecases.present import action_out, grade_reasons, model_reasons, optional
 
 __all__ = ["customer_view"]
 
@@ -22,8 +28,8 @@ def customer_view(state: ServingState, customer_id: str) -> CustomerOut:
         customer_id=customer_id,
         name=entry.name,
         currency=entry.currency,
-        risk_grade=typical.grade,
-        grade_reason=typical.grade_reason,
+        risk_grade=entry.grade.grade,
+        grade_reason=entry.grade.reason,
         p_default=optional(typical.scores.p_default),
         risk_target=target.name,
         very_late_days=target.days,
@@ -37,8 +43,9 @@ def customer_view(state: ServingState, customer_id: str) -> CustomerOut:
         ),
         open_amount=round(entry.open_amount, 2),
         overdue_amount=round(entry.overdue_amount(state.as_of), 2),
+        exposure=exposure_out(state.exposure(entry)),
         open_invoices=len(entry.invoices),
-        reasons=model_reasons(typical.reasons),
+        reasons=grade_reasons(entry.grade) + model_reasons(typical.reasons),
         recent_actions=[action_out(a) for a in reversed(entry.actions[-_RECENT_SHOWN:])],
         model_version=state.bundle.model_version,
         as_of=state.as_of,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from features.online import new_invoice_features
 from kernel.errors import ConflictError, UnknownEntityError
+from serving.attributes import attribute_features
 from serving.decisions.records import is_missing
 from serving.decisions.scores import (
     InvoiceScores,
@@ -155,7 +156,7 @@ def _scored_new(state: ServingState, new_invoices: Sequence[NewInvoice]) -> list
         return []
     bundle = state.bundle
     rows, values_list, dues = [], [], []
-    for order in new_invoices:
+    for k, order in enumerate(new_invoices):
         entry = state.entry(order.customer_id)
         values = new_invoice_features(
             entry.features,
@@ -163,6 +164,9 @@ def _scored_new(state: ServingState, new_invoices: Sequence[NewInvoice]) -> list
             as_of=state.as_of,
             issue_date=order.issue_date,
             payment_terms_days=order.payment_terms_days,
+            attributes=attribute_features(
+                bundle, order.attributes, where=f"invoices[{k}].attributes"
+            ),
         )
         values_list.append(values)
         rows.append(bundle.row(values))
@@ -249,7 +253,7 @@ def open_invoice_scores(state: ServingState) -> pd.DataFrame:
                     "predicted_payment_date": None
                     if is_missing(inv.days_late_p50)
                     else payment_date(inv.due_date, inv.days_late_p50),
-                    "risk_grade": entry.typical.grade,
+                    "risk_grade": entry.grade.grade,
                 }
             )
     frame = pd.DataFrame(rows, columns=SCORE_COLUMNS)

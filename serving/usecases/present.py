@@ -1,4 +1,4 @@
-"""API forms shared by the use cases: model reasons, logged actions, optional numbers."""
+"""API forms shared by the use cases: model and grade reasons, logged actions, optional numbers."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 
+from serving.decisions.grades import CustomerGrade
 from serving.decisions.records import ActionRecord
 from serving.reasons import Reason
 from serving.schemas import ActionOut, ReasonOut
 
-__all__ = ["action_out", "model_reasons", "optional"]
+__all__ = ["action_out", "grade_reasons", "model_reasons", "optional"]
 
 
 def optional(value: float) -> float | None:
@@ -23,6 +24,11 @@ def model_reasons(reasons: Sequence[Reason]) -> list[ReasonOut]:
     return [
         ReasonOut(text=r.text, source="model", feature=r.feature, effect=r.effect) for r in reasons
     ]
+
+
+def grade_reasons(grade: CustomerGrade) -> list[ReasonOut]:
+    """The facts behind a customer's grade, as policy reasons (the deciding one first)."""
+    return [ReasonOut(text=fact, source="policy") for fact in grade.facts]
 
 
 def action_out(action: ActionRecord | Mapping[str, object]) -> ActionOut:
@@ -40,5 +46,6 @@ def action_out(action: ActionRecord | Mapping[str, object]) -> ActionOut:
             promised_amount=action.promised_amount,
             author=action.author,
             text=action.text,
+            outcome=action.outcome,
         )
     return ActionOut.model_validate(dict(action))

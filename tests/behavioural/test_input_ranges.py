@@ -293,11 +293,13 @@ def _holds(annotation: Any, kind: type) -> bool:
 
 
 def _fields(kind: type) -> list[tuple[type[pydantic.BaseModel], str]]:
+    # `attributes` maps names to a text or a number that are neither amounts nor ids:
+    # their bounds are tested on their own (`test_attribute_values_obey_the_text_rules`).
     return [
         (model, name)
         for model in REQUEST_MODELS
         for name, field in model.model_fields.items()
-        if _holds(field.annotation, kind)
+        if _holds(field.annotation, kind) and name != "attributes"
     ]
 
 
@@ -374,6 +376,19 @@ def test_every_api_text_field_rejects_control_characters(
         assert any(e["loc"][0] == name for e in exc.value.errors()), exc.value.errors()
 
 
+ATTRIBUTE_MODELS = [m for m in REQUEST_MODELS if "attributes" in m.model_fields]
+
+
+@pytest.mark.parametrize("model", ATTRIBUTE_MODELS, ids=lambda m: m.__name__)
+def test_attribute_values_obey_the_text_rules(model: type[pydantic.BaseModel]) -> None:
+    for value in ("A\x00B", "A\x1bB", "A\x85B", float("nan"), float("inf"), True, ["x"]):
+        with pytest.raises(pydantic.ValidationError) as exc:
+            model.model_validate({**_example(model), "attributes": {"channel": value}})
+        assert all(e["loc"][:2] == ("attributes", "channel") for e in exc.value.errors())
+    for value in ("paper", "Zürich office", -3.5, 0.0, None):
+        model.model_validate({**_example(model), "attributes": {"channel": value}})
+
+
 def test_free_text_in_the_api_keeps_tabs_and_line_breaks() -> None:
     body = {**_example(schemas.ActionRequest), "text": "line one\r\nline\ttwo"}
     assert schemas.ActionRequest.model_validate(body).text == "line one\r\nline\ttwo"
@@ -385,10 +400,14 @@ def test_free_text_in_the_api_keeps_tabs_and_line_breaks() -> None:
 def test_every_api_amount_rejects_tiny_huge_and_non_numbers(
     model: type[pydantic.BaseModel], name: str
 ) -> None:
+    # An approved credit limit of 0 means "no credit": the one amount where 0 is valid.
+    zero_ok = (model.__name__, name) == ("CreditLimitRequest", "limit")
     for value in (5e-324, 0.009, 0.0, -1.0, 1e12 * 1.01, float("nan"), float("inf")):
+        if zero_ok and 0 <= value < limits.AMOUNT_MIN:
+            continue
         with pytest.raises(pydantic.ValidationError):
             model.model_validate({**_example(model), name: value})
-    for value in (limits.AMOUNT_MIN, limits.AMOUNT_MAX):
+    for value in (limits.AMOUNT_MIN, limits.AMOUNT_MAX, *((0.0,) if zero_ok else ())):
         model.model_validate({**_example(model), name: value})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from duecast.cli import app
+from kernel.config import Settings
 
 runner = CliRunner()
 
@@ -26,3 +27,25 @@ def test_demo_generates_imports_trains_promotes_and_prints_a_working_admin_key()
     with get_engine(settings.database_url).connect() as conn:
         found = find_api_key(conn, key.strip())
     assert found is not None and found.role == "admin"
+    _no_customer_past_the_horizon_is_graded_above_d(settings)
+
+
+def _no_customer_past_the_horizon_is_graded_above_d(settings: Settings) -> None:
+    """Issue 10: in the demo store every customer with an invoice past due + H is graded
+    D or E, and the first fact behind its grade names that invoice."""
+    from serving.decisions.scores import past_horizon
+    from serving.loader import load_state
+
+    state = load_state(settings)
+    checked = 0
+    for entry in state.entries.values():
+        late = [
+            inv.invoice_id
+            for inv in entry.invoices
+            if past_horizon(inv.due_date, as_of=state.as_of, horizon_days=state.bundle.horizon_days)
+        ]
+        if late:
+            checked += 1
+            assert entry.grade.grade in ("D", "E"), entry.grade.reason
+            assert any(f"invoice {i} " in entry.grade.facts[0] for i in late), entry.grade.facts
+    assert checked, "the demo store should hold invoices past the default horizon"

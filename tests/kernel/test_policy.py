@@ -27,6 +27,12 @@ ENV_NAMES = {
             "follow_up_escalate_days",
             "cost_of_capital",
             "collector_capacity",
+            # Issue 10: capacity per collector and per step (kernel.policy_steps).
+            "collector_capacities",
+            "step_capacity",
+            "reminders_automated",
+            "step_collect_rate",
+            "step_cost",
             "credit_limit_floor",
             "credit_limit_ceiling",
             "credit_limit_default",
@@ -41,6 +47,7 @@ ENV_NAMES = {
             "order_review_grades",
             "order_decline_grades",
             "order_overdue_review_share",
+            "reservation_days",  # issue 10: approved orders reserve their amount
             "cash_weeks",
             "cash_interval",
             "discount_rate",

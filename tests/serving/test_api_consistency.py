@@ -159,7 +159,7 @@ def _assert_ranking_matches(a: TestClient, api_template: ApiTemplate) -> None:
     state = a.app.state.runtime.state  # type: ignore[attr-defined]
     invoices = [inv for e in state.entries.values() for inv in e.invoices]
     actions = [act for e in state.entries.values() for act in e.actions]
-    grades = {cid: e.typical.grade for cid, e in state.entries.items()}
+    grades = {cid: e.grade.grade for cid, e in state.entries.items()}
     expected = rank_worklist(
         invoices,
         as_of=AS_OF,

@@ -23,7 +23,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.parameters import ParameterLocation
 
 from serving.app import create_app
-from tests.utils.api_support import ApiTemplate, settings_for
+from tests.utils.api_support import AS_OF, ApiTemplate, settings_for
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,19 @@ def _order_invoice_dates(case: schemathesis.Case) -> None:
     if "issue_date" in names:
         first = min(names, key=lambda n: body[n])  # ISO dates sort as they fall
         body[first], body["issue_date"] = body["issue_date"], body[first]
+
+
+def _promise_from_today(case: schemathesis.Case) -> None:
+    """Date a positive promise no earlier than the serving day (issue 10: earlier is 422).
+
+    "Not before today" depends on the day, which a schema cannot state.
+    """
+    body = case.body
+    if case.operation.path != "/v1/actions" or not isinstance(body, dict):
+        return
+    promised = body.get("promised_date")
+    if body.get("kind") == "promise" and isinstance(promised, str):
+        body["promised_date"] = max(promised, AS_OF.isoformat())
 
 
 def _key_headers(case: schemathesis.Case, headers: dict[str, str] | None) -> dict | None:
@@ -95,6 +108,7 @@ def _fuzz(operation, key: str | None, mode: GenerationMode, checks: list) -> tup
         sent += 1
         if mode is GenerationMode.POSITIVE:
             _order_invoice_dates(case)
+            _promise_from_today(case)
         try:
             case.call_and_validate(headers=_key_headers(case, headers), checks=checks)
         except (AssertionError, FailureGroup) as exc:  # how schemathesis reports failures

@@ -77,7 +77,7 @@ def test_a_500_says_connection_close_and_the_next_request_works(
     def broken(*_args: Any, customer_id: str, **_kwargs: Any) -> None:
         raise RuntimeError(f"bug while deciding for {customer_id}")
 
-    monkeypatch.setattr(serving.routes.orders, "decide_order", broken)
+    monkeypatch.setattr(serving.routes.orders, "assess_order", broken)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         headers = {"X-API-Key": api_template.keys["scorer"], "Content-Type": "application/json"}

@@ -15,7 +15,7 @@ from features.spec import FEATURE_COLUMNS, FEATURE_SPEC
 from features.store import get_engine
 from serving.reasons import explain, sentence
 from serving.state import ServingState
-from serving.usecases.orders import decide_order
+from serving.usecases.orders import assess_order
 from tests.utils.api_support import AS_OF, ApiTemplate, settings_for
 from training.bundle import ScoreCalibrator, load_bundle
 
@@ -65,11 +65,11 @@ def test_the_collector_sentences() -> None:
 def test_explain_takes_the_largest_contributions_in_order() -> None:
     contributions = np.zeros(len(FEATURE_COLUMNS))
     big = FEATURE_COLUMNS.index("history_days_late_mean")
-    mid = FEATURE_COLUMNS.index("exposure_overdue_amount")
+    mid = FEATURE_COLUMNS.index("exposure_open_amount")  # undirected: may lower risk
     small = FEATURE_COLUMNS.index("customer_tenure_days")
     contributions[[big, mid, small]] = [0.9, -0.5, 0.2]
     reasons = explain(contributions, VALUES, feature_columns=FEATURE_COLUMNS, top=2)
-    assert [r.feature for r in reasons] == ["history_days_late_mean", "exposure_overdue_amount"]
+    assert [r.feature for r in reasons] == ["history_days_late_mean", "exposure_open_amount"]
     assert [r.effect for r in reasons] == ["raises risk", "lowers risk"]
     # Amount and log amount say the same thing: said once.
     both = np.zeros(len(FEATURE_COLUMNS))
@@ -97,8 +97,10 @@ def test_order_decision_builds_no_frame_and_reads_no_database(
         raise AssertionError("the order hot path built a DataFrame")
 
     monkeypatch.setattr(pd.DataFrame, "__init__", no_frames)
-    decided = decide_order(state, None, customer_id="C00001", amount=1234.0)  # type: ignore[arg-type]
-    assert decided.decision in {"approve", "review", "decline"}
+    # The decision is made in memory; only an approval then writes its reservation
+    # (`confirm_order`, tests/serving/test_api_exposure.py).
+    draft = assess_order(state, None, customer_id="C00001", amount=1234.0)  # type: ignore[arg-type]
+    assert draft.answer.decision in {"approve", "review", "decline"}
 
 
 def test_calibrator_closed_forms_equal_scikit_learn() -> None:

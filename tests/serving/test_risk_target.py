@@ -17,7 +17,7 @@ from serving.schemas import NewInvoice
 from serving.state import ServingState
 from serving.usecases.customers import customer_view
 from serving.usecases.invoices import score_invoices
-from serving.usecases.orders import decide_order
+from serving.usecases.orders import assess_order
 from serving.usecases.worklist import worklist_page
 from tests.utils.api_support import AS_OF, ApiTemplate, settings_for
 from training.bundle import load_bundle
@@ -76,7 +76,7 @@ def _targets(state: ServingState) -> set[tuple[str, int | None]]:
         new_invoices=[NewInvoice(customer_id=cid, amount=500.0)],
         owner_of=owners.get,
     )
-    order = decide_order(state, None, customer_id=cid, amount=1234.0)  # type: ignore[arg-type]
+    order = assess_order(state, None, customer_id=cid, amount=1234.0).answer  # type: ignore[arg-type]
     customer = customer_view(state, cid)
     worklist = worklist_page(state, limit=None)
     return {
@@ -90,7 +90,7 @@ def _targets(state: ServingState) -> set[tuple[str, int | None]]:
 def _texts(state: ServingState) -> dict[str, list[str]]:
     """Every sentence of the order, customer, invoice and worklist answers."""
     cid, invoice_id = _customer_with_invoice(state)
-    order = decide_order(state, None, customer_id=cid, amount=1234.0)  # type: ignore[arg-type]
+    order = assess_order(state, None, customer_id=cid, amount=1234.0).answer  # type: ignore[arg-type]
     customer = customer_view(state, cid)
     owners = {inv.invoice_id: c for c, e in state.entries.items() for inv in e.invoices}
     scored = score_invoices(
@@ -142,8 +142,8 @@ def test_order_answer_carries_the_target_fields(
     very_late_state: ServingState, default_state: ServingState
 ) -> None:
     cid, _ = _customer_with_invoice(very_late_state)
-    late = decide_order(very_late_state, None, customer_id=cid, amount=100.0)  # type: ignore[arg-type]
-    plain = decide_order(default_state, None, customer_id=cid, amount=100.0)  # type: ignore[arg-type]
+    late = assess_order(very_late_state, None, customer_id=cid, amount=100.0).answer  # type: ignore[arg-type]
+    plain = assess_order(default_state, None, customer_id=cid, amount=100.0).answer  # type: ignore[arg-type]
     assert (late.risk_target, late.very_late_days) == ("very_late", 30)
     assert (plain.risk_target, plain.very_late_days) == ("default", None)
     # The target changes the words, never the numbers.

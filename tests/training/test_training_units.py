@@ -23,6 +23,7 @@ from training.models import (
     default_class_weight,
     fit_calibrator,
     fit_days_late_models,
+    quantile_learning_rate,
     quantile_start,
 )
 from training.pipeline import compare_metrics
@@ -155,6 +156,37 @@ def test_p90_model_learns_when_many_rows_sit_at_the_cap() -> None:
     again = lgb.Booster(model_str=models["p90"].model_to_string())
     np.testing.assert_allclose(again.predict(X[5000:]), p90)
     assert np.mean(models["p10"].predict(X[5000:]) < p90) > 0.99
+
+
+def _rate(booster: lgb.Booster) -> float:
+    return float(booster.params["learning_rate"])
+
+
+def test_quantile_models_learn_twice_as_fast_up_to_the_cap() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(1500, 2))
+    days = 10 * X[:, 0] + rng.normal(0, 3, len(X))
+    for base, expected in ((0.03, 0.06), (0.08, 0.1), (0.2, 0.2)):
+        config = TrainConfig(
+            seed=0, threads=1, max_rounds=30, early_stopping=5, params={"learning_rate": base}
+        )
+        assert quantile_learning_rate(config) == pytest.approx(expected)
+        models = fit_days_late_models(
+            X[:1000], days[:1000], X[1000:], days[1000:], feature_names=["a", "b"], config=config
+        )
+        assert _rate(models["mean"]) == pytest.approx(base)
+        assert [_rate(models[k]) for k in ("p10", "p50", "p90")] == pytest.approx([expected] * 3)
+    # A learning rate given by the caller (tuning, tests) is used as it is.
+    models = fit_days_late_models(
+        X[:1000],
+        days[:1000],
+        X[1000:],
+        days[1000:],
+        feature_names=["a", "b"],
+        config=config,
+        overrides={"learning_rate": 0.05},
+    )
+    assert _rate(models["p50"]) == pytest.approx(0.05)
 
 
 def _evaluation(served: dict[str, str], candidates: dict[str, dict]) -> object:

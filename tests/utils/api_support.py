@@ -27,6 +27,7 @@ from features.synthetic import generate_ledger, write_ledger
 from kernel.config import Settings
 from serving.auth import create_api_key
 from training.bundle import Bundle, ScoreCalibrator, feature_matrix, save_bundle
+from training.models import monotone_params
 
 # The API serves as of the day after the ledger's last day.
 LAST_DAY = dt.date(2026, 3, 1)
@@ -50,8 +51,14 @@ def _booster(X: np.ndarray, y: np.ndarray, params: dict, categorical: list[int])
     return lgb.train({**base, **params}, data, num_boost_round=25)
 
 
-def train_tiny_bundle(ledger: Ledger, *, as_of: dt.date, version: str = "1") -> Bundle:
-    """Real LightGBM models on the ledger's training table (tiny: for tests only)."""
+def train_tiny_bundle(
+    ledger: Ledger, *, as_of: dt.date, version: str = "1", monotone: bool = False
+) -> Bundle:
+    """Real LightGBM models on the ledger's training table (tiny: for tests only).
+
+    `monotone` adds the spec's monotone constraints to the default and mean models, as
+    training does (`training.models.monotone_params`).
+    """
     table = build_training_table(ledger, as_of=as_of, horizon_days=90)
     categories = {
         c: sorted(str(v) for v in table[c].dropna().unique()) for c in CATEGORICAL_COLUMNS
@@ -59,12 +66,13 @@ def train_tiny_bundle(ledger: Ledger, *, as_of: dt.date, version: str = "1") -> 
     X = feature_matrix(table, FEATURE_COLUMNS, categories)
     categorical = [FEATURE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
     days = table["days_late"].to_numpy(dtype="float64")
-    models = {"mean": _booster(X, days, {"objective": "regression"}, categorical)}
+    directed = monotone_params(FEATURE_COLUMNS) if monotone else {}
+    models = {"mean": _booster(X, days, {"objective": "regression", **directed}, categorical)}
     for key, alpha in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9)):
         models[key] = _booster(X, days, {"objective": "quantile", "alpha": alpha}, categorical)
     y = table["default"].to_numpy(dtype="int64")
-    default_model = _booster(X, y, {"objective": "binary"}, categorical)
-    raw = default_model.predict(X, raw_score=True)
+    default_model = _booster(X, y, {"objective": "binary", **directed}, categorical)
+    raw = np.asarray(default_model.predict(X, raw_score=True))
     calibrator = ScoreCalibrator("sigmoid", LogisticRegression().fit(raw.reshape(-1, 1), y))
     return Bundle(
         model_version=version,

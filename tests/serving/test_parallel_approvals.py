@@ -1,0 +1,130 @@
+"""Approvals of one customer at the same moment cannot both pass a limit only one fits.
+
+Each approval is confirmed in one transaction that locks the customer
+(`serving.approvals.reserve`), so the second sees the first's reservation. Proved on
+PostgreSQL (row lock) and SQLite (its writer lock): with the write function called from
+many threads at once, and through two apps on one store, i.e. two workers whose memories
+know nothing of each other's approvals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from features.importing import import_directory
+from features.store import TABLE_OBJECTS, ensure_schema, get_engine
+from serving.app import create_app
+from serving.approvals import reserve
+from serving.auth import create_api_key
+from tests.utils.api_support import AS_OF, ApiTemplate, settings_for
+
+CUSTOMER = "C-PAR"
+THREADS = 8
+
+
+def _at_once(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run every call in its own thread, released together; results or exceptions."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(k: int) -> None:
+        barrier.wait()
+        try:
+            results[k] = calls[k]()
+        except Exception as exc:  # reported by the assertions
+            results[k] = exc
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_reservations_made_at_once_never_exceed_the_limit(db_url: str) -> None:
+    engine = get_engine(db_url)
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            TABLE_OBJECTS["customers"]
+            .insert()
+            .values(customer_id=CUSTOMER, name="Parallel AG", created_at=dt.date(2025, 1, 1))
+        )
+    limit, amount = 2_500.0, 1_000.0  # two fit, the third does not
+
+    def approve_one() -> bool:
+        done = reserve(
+            engine,
+            customer_id=CUSTOMER,
+            amount=amount,
+            decided_on=AS_OF,
+            days=14,
+            approve=lambda others: sum(r.amount for r in others) + amount <= limit,
+        )
+        return done.reservation is not None
+
+    outcomes = _at_once([approve_one] * THREADS)
+    assert [o for o in outcomes if isinstance(o, BaseException)] == []
+    assert sum(outcomes) == 2
+    with engine.connect() as conn:
+        total = conn.execute(sa.text("SELECT sum(amount) FROM order_reservations")).scalar()
+    assert total == 2_000.0
+
+
+def test_two_workers_approve_one_of_two_orders_that_fit_once(
+    db_url: str, api_template: ApiTemplate, tmp_path: Path
+) -> None:
+    settings = settings_for(api_template, tmp_path)
+    keys = api_template.keys
+    if not db_url.startswith("sqlite"):
+        engine = get_engine(db_url)
+        import_directory(engine, api_template.db_file.parent / "data")
+        keys = {"admin": create_api_key(engine, role="admin", name="parallel admin")[1]}
+        settings = settings.model_copy(update={"database_url": db_url})
+    headers = {"X-API-Key": keys["admin"]}
+    with (
+        TestClient(create_app(settings)) as one,
+        TestClient(create_app(settings)) as two,
+    ):
+        cid, exposure, amount = _customer_fit_once(one, headers)
+        response = one.put(
+            f"/v1/customers/{cid}/credit-limit",
+            json={"limit": exposure + 1.5 * amount, "reason": "fits one order only"},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+        two.get(f"/v1/customers/{cid}", headers=headers)  # the second worker applies it
+
+        def order(client: TestClient, k: int) -> Callable[[], Any]:
+            body = {"customer_id": cid, "amount": amount, "order_id": f"SO-{k}"}
+            return lambda: client.post("/v1/orders/decision", json=body, headers=headers)
+
+        calls = [order(one if k % 2 else two, k) for k in range(4)]
+        responses = _at_once(calls)
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    decisions = sorted(r.json()["decision"] for r in responses)
+    assert decisions.count("approve") == 1, decisions
+    with get_engine(settings.database_url).connect() as conn:
+        reserved = conn.execute(
+            sa.text("SELECT count(*) FROM order_reservations WHERE customer_id = :c"), {"c": cid}
+        ).scalar()
+    assert reserved == 1
+
+
+def _customer_fit_once(client: TestClient, headers: dict[str, str]) -> tuple[str, float, float]:
+    """A customer an order of its usual amount is approved for: (id, exposure, amount)."""
+    ids = sorted(client.app.state.runtime.state.entries)  # type: ignore[attr-defined]
+    for cid in ids:
+        body = client.get(f"/v1/customers/{cid}", headers=headers).json()
+        if body["risk_grade"] in "ABC" and body["overdue_amount"] == 0:
+            return cid, body["exposure"]["total"], round(body["typical_invoice_amount"])
+    pytest.skip("no customer graded A-C without overdue invoices in the template")
