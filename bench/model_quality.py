@@ -114,7 +114,10 @@ class _Clock:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage == "backtest":
-            label = {0: "table", total - 1: "choice", total: "refit"}.get(done, f"window {done}")
+            # Called as each window starts, after the last window and the choice, after
+            # the refit: the step before `total - 1` is the last window's and the choice's.
+            last = f"window {total - 2} + choice"
+            label = {0: "table", total - 1: last, total: "refit"}.get(done, f"window {done}")
         elif stage == "logging to MLflow" and done == 0:
             label = "rest"  # between the backtest's end and the logging (plots, fingerprint)
         else:

@@ -18,11 +18,12 @@ import sqlalchemy as sa
 
 from features.attributes import ATTRIBUTE_TEXT_MAX, Attribute, feature_name
 from features.conversion import TypedFrame, is_in
+from features.import_write import copy_rows
 from features.mapping_model import TableMapping
 from features.problems import Problems
 from features.readers import RawFile
 from kernel import limits
-from kernel.errors import BadRow, DataImportError, StoreError
+from kernel.errors import BadRow, DataImportError
 
 __all__ = [
     "VALUE_COLUMNS",
@@ -192,7 +193,7 @@ def write_attributes(
     for start in range(0, len(inserts), chunk_rows):
         chunk = inserts[start : start + chunk_rows]
         if copy:  # about 10x executemany, as the import's other tables
-            _copy_rows(conn, f"COPY {table} {columns} FROM STDIN", chunk)
+            copy_rows(conn, f"COPY {table} {columns} FROM STDIN", chunk)
         else:
             conn.exec_driver_sql(
                 f"INSERT INTO {table} {columns} VALUES ({mark}, {mark}, {mark}, {mark})", chunk
@@ -206,18 +207,6 @@ def write_attributes(
     logger.info("invoice attributes: %d inserted, %d updated", len(inserts), len(updates))
     touched = pd.concat([merged["invoice_id"][is_new], merged["invoice_id"][update]])
     return pd.Index(touched.unique(), dtype="str")
-
-
-def _copy_rows(conn: sa.Connection, statement: str, rows: list[tuple[object, ...]]) -> None:
-    """PostgreSQL COPY through psycopg, inside the import's transaction."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-    except conn.dialect.loaded_dbapi.Error as exc:  # not wrapped by SQLAlchemy here
-        raise StoreError(f"the database refused the import ({exc}); nothing was written") from exc
 
 
 def _tuples(frame: pd.DataFrame, columns: list[str]) -> list[tuple[object, ...]]:

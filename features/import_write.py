@@ -23,6 +23,7 @@ __all__ = [
     "Plan",
     "ProgressCallback",
     "combined_rows",
+    "copy_rows",
     "plan_table",
     "touched_customers",
     "write_plan",
@@ -141,7 +142,7 @@ def write_plan(
     )
     for chunk in _rows(plan.inserts, table, columns, chunk_rows, sqlite=sqlite):
         if copy:
-            _copy_rows(conn, copy, chunk)
+            copy_rows(conn, copy, chunk)
         else:
             conn.exec_driver_sql(insert, chunk)
         done += len(chunk)
@@ -161,7 +162,7 @@ def write_plan(
     logger.debug("%s: wrote %d rows", table, done)
 
 
-def _copy_rows(conn: sa.Connection, statement: str, rows: list[tuple[object, ...]]) -> None:
+def copy_rows(conn: sa.Connection, statement: str, rows: list[tuple[object, ...]]) -> None:
     """PostgreSQL COPY through psycopg, inside the import's transaction (~10x executemany)."""
     raw = conn.connection.driver_connection
     assert raw is not None

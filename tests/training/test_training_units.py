@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -231,3 +232,23 @@ def test_promotion_refuses_a_run_serving_worse_than_a_baseline(settings: Setting
     # Serving the better baseline itself passes.
     ok = _evaluation({"risk": "history", "days_late": "history"}, candidates)
     assert baseline_problems(ok, settings) == []
+
+
+def test_the_open_invoice_question_is_measured_on_a_seeded_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from training import backtest
+
+    issue = pd.Timestamp("2025-01-01")
+    ages = np.tile([0, 10, 30, 60], 50)  # 50 issue rows, 50 too young, 100 open 30+ days
+    table = pd.DataFrame(
+        {"issue_date": issue, "snapshot_date": issue + pd.to_timedelta(ages, unit="D")}
+    )
+    everything = np.ones(len(table), dtype=bool)
+    eligible = ages >= 30
+    assert np.array_equal(backtest._open_mask(table, everything, seed=0), eligible)
+    monkeypatch.setattr(backtest, "OPEN_QUESTION_MAX_ROWS", 40)
+    sample = backtest._open_mask(table, everything, seed=0)
+    assert sample.sum() == 40 and not (sample & ~eligible).any()
+    assert np.array_equal(sample, backtest._open_mask(table, everything, seed=0))
+    assert not np.array_equal(sample, backtest._open_mask(table, everything, seed=1))
