@@ -114,9 +114,7 @@ class _Clock:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage == "backtest":
-            # Called as each window starts, after the last window and the choice, after
-            # the refit: the step before `total - 1` is the last window's and the choice's.
-            last = f"window {total - 2} + choice"
+            last = f"window {total - 2} + choice"  # one step covers the last window and the choice
             label = {0: "table", total - 1: last, total: "refit"}.get(done, f"window {done}")
         elif stage == "logging to MLflow" and done == 0:
             label = "rest"  # between the backtest's end and the logging (plots, fingerprint)
