@@ -19,16 +19,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.mapping_model import SETTLED_COLUMN, MappedFrame
+from features.mapping_model import EXTRA_KINDS, MappedFrame
 from features.problems import Problems
 from features.store import TABLE_OBJECTS
 from kernel import limits
 from kernel.schema import TABLES, ColumnKind
 
-__all__ = ["TypedFrame", "convert", "is_in", "normalise"]
+__all__ = ["TypedFrame", "convert", "empty_column", "is_in", "normalise"]
 
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?$"
 _BOOL_TEXT = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 
 
@@ -92,6 +93,15 @@ def _parse_dates(
     else:
         text = column.where(~missing, None)
         parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=utc)
+        if fmt is not None:
+            # Excel date cells come back as ISO text whatever the sheet displays; a
+            # year-first ISO date cannot be mistaken for another format.
+            iso = parsed.isna() & ~missing & text.astype("str").str.match(_ISO_DATE)
+            if iso.any():
+                parsed = parsed.where(
+                    ~iso,
+                    pd.to_datetime(text.where(iso), format="ISO8601", errors="coerce", utc=utc),
+                )
     if kind == "date":
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -189,13 +199,14 @@ def convert(mapped: MappedFrame, problems: Problems) -> TypedFrame:
     problems.extend(mapped.problems)
     spec = TABLES[mapped.table]
     source = mapped.frame
-    columns = [(c.name, c.kind, c.required) for c in spec.columns]
-    if SETTLED_COLUMN in source.columns:
-        columns.append((SETTLED_COLUMN, "date", False))
+    is_required = mapped.mapping.required
+    columns = [(c.name, c.kind, is_required(c.name)) for c in spec.columns]
+    # The extra columns a mapping names (settled date, paid amount, terms, ...).
+    columns += [(n, kind, False) for n, kind in EXTRA_KINDS.items() if n in source.columns]
     out = pd.DataFrame(index=source.index)
     for name, kind, required in columns:
         if name not in source.columns:
-            out[name] = _empty(kind, source.index)
+            out[name] = empty_column(kind, source.index)
             continue
         out[name] = _convert_column(mapped, name, kind, required=required, problems=problems)
     present = [n for n, *_ in columns if n in source.columns]
@@ -300,7 +311,8 @@ def _convert_text(
     return parsed, bad, ""
 
 
-def _empty(kind: ColumnKind, index: pd.Index) -> pd.Series:
+def empty_column(kind: ColumnKind, index: pd.Index) -> pd.Series:
+    """A column of `kind` with every value missing, in the canonical dtype."""
     dtype = {
         "str": "str",
         "date": "datetime64[ns]",

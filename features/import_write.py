@@ -16,15 +16,21 @@ import sqlalchemy as sa
 
 from features.conversion import TypedFrame, is_in, normalise
 from features.import_lookup import fetch_rows
+from features.mapping_model import PAID_PAYMENT_PREFIX, SETTLED_PAYMENT_PREFIX
+from features.store import TABLE_OBJECTS
 from kernel.errors import StoreError
 from kernel.schema import TABLES
 
 __all__ = [
+    "DERIVED_PREFIXES",
     "Plan",
     "ProgressCallback",
     "combined_rows",
     "copy_rows",
+    "delete_rows",
+    "insert_only",
     "plan_table",
+    "stale_derived_payments",
     "touched_customers",
     "write_plan",
 ]
@@ -33,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 # Called as (stage, done, total) while the import reads, checks and writes.
 ProgressCallback = Callable[[str, int, int], None]
+
+# Ids of the payments an import derives from invoice columns (settled date, paid amount).
+DERIVED_PREFIXES = (SETTLED_PAYMENT_PREFIX, PAID_PAYMENT_PREFIX)
+_IN_BATCH = 900
 
 
 @dataclass
@@ -48,12 +58,19 @@ class Plan:
     replaced: pd.DataFrame
 
 
-def combined_rows(sources: list[TypedFrame]) -> tuple[pd.DataFrame, list[str]]:
+def combined_rows(sources: list[TypedFrame], table: str) -> tuple[pd.DataFrame, list[str]]:
     """All rows of one table, and the columns every file carried (the updatable ones)."""
-    spec = TABLES[sources[0].table]
-    frame = pd.concat([s.frame[spec.column_names] for s in sources], ignore_index=True)
+    spec = TABLES[table]
+    if not sources:  # e.g. no payment derived any more: nothing to insert or update
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in spec.column_names}), []
+    frame = pd.concat(
+        [s.frame.reindex(columns=spec.column_names) for s in sources], ignore_index=True
+    )
     present = [c for c in spec.column_names if all(c in s.present for s in sources)]
-    if sources[0].table == "payments":  # filled from the invoice when absent
+    if spec.name == "invoices":  # NOT NULL in the store; a file without them means false
+        for flag in ("disputed", "voided"):
+            frame[flag] = frame[flag].astype("boolean").fillna(False)
+    if table == "payments":  # filled from the invoice when absent
         present = [*present, "customer_id"] if "customer_id" not in present else present
     return frame, present
 
@@ -84,11 +101,64 @@ def plan_table(conn: sa.Connection, table: str, frame: pd.DataFrame, present: li
     )
 
 
+def insert_only(plan: Plan) -> Plan:
+    """The plan without its updates: stored rows are left as they are (counted unchanged)."""
+    none = plan.updates.iloc[:0]
+    return Plan(
+        plan.read, plan.columns, plan.inserts, none, plan.unchanged + len(plan.updates), none
+    )
+
+
+def stale_derived_payments(
+    conn: sa.Connection, invoice_ids: pd.Index, derived: pd.Index
+) -> pd.DataFrame:
+    """Stored payments an export derived from `invoice_ids` that it no longer derives.
+
+    A settled date or paid amount removed in a later export takes its derived payment
+    ("SETTLED-" / "PAID-" id) back; payments read from a payments file are never touched.
+    Columns payment_id and customer_id.
+    """
+    columns = ["payment_id", "invoice_id", "customer_id"]
+    if not len(invoice_ids):
+        return pd.DataFrame(columns=["payment_id", "customer_id"])
+    t = TABLE_OBJECTS["payments"]
+    ids = invoice_ids.astype("str").unique().tolist()
+    derived_id = sa.or_(*(t.c.payment_id.startswith(p, autoescape=True) for p in DERIVED_PREFIXES))
+    parts = [
+        pd.DataFrame(
+            conn.execute(
+                sa.select(*(t.c[c] for c in columns)).where(
+                    t.c.invoice_id.in_(ids[i : i + _IN_BATCH]), derived_id
+                )
+            ).all(),
+            columns=columns,
+        )
+        for i in range(0, len(ids), _IN_BATCH)
+    ]
+    stored = pd.concat(parts, ignore_index=True)
+    stale = stored[~is_in(stored["payment_id"], derived)]
+    return stale[["payment_id", "customer_id"]].reset_index(drop=True)
+
+
+def delete_rows(conn: sa.Connection, table: str, keys: pd.Index, *, chunk_rows: int) -> None:
+    """Delete the rows of `table` with these keys, `chunk_rows` per round trip."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    key = quote(TABLES[table].key)
+    values = [(k,) for k in keys.astype("str")]
+    for start in range(0, len(values), chunk_rows):
+        conn.exec_driver_sql(
+            f"DELETE FROM {quote(table)} WHERE {key} = {mark}", values[start : start + chunk_rows]
+        )
+
+
 def touched_customers(
     conn: sa.Connection, table: str, plan: Plan, invoices: pd.DataFrame
 ) -> pd.Index:
     """Customers owning a row the plan inserts or updates (before and after the update)."""
     rows = [plan.inserts, plan.updates, plan.replaced]
+    if table == "exchange_rates":  # stored amounts are converted already: nobody changes
+        return pd.Index([], dtype="str")
     if table != "adjustments":
         return _keys_of(rows, "customer_id")
     # Adjustments name only their invoice: its owner is known from the files or the

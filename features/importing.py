@@ -8,11 +8,15 @@ The order is what makes the import safe:
    amounts, kinds, duplicate keys), then the references against the files *and* the
    rows already in the store;
 3. if anything is wrong, raise `DataImportError` listing every problem (up to the cap)
-   — nothing has been written;
+   — nothing has been written. With a reject file the bad rows, and the rows that need
+   them, are left out instead and every problem is written to that file
+   (`features.import_reject`); a problem with a whole file still stops the import;
 4. otherwise diff against the stored rows by key and, in one transaction, insert the
    new rows and update the changed ones. Identical rows are left alone, so importing
    the same files twice changes nothing; rows absent from the files are never deleted
-   (actions typed by people are never lost);
+   (actions typed by people are never lost) — except the payments an earlier export
+   derived from an invoice (settled date, paid amount) that this export no longer
+   derives; customers derived from invoices are only inserted, never updated;
 5. in the same transaction, upsert the invoices' issue-time attributes a mapping declares
    (`features.attribute_store`; checked in step 2 like every other value), then append
    change-log rows (`features.changes`) naming every customer whose rows (or invoice
@@ -20,8 +24,11 @@ The order is what makes the import safe:
    next request (a large import asks them to rebuild everything instead). An import
    that changes nothing logs nothing.
 
-This module runs the steps and reads the files; the stored rows come from
-`features.import_lookup`, the diff and the writes are in `features.import_write`.
+A dry run does all of this but writes nothing: the same counts, then a rollback.
+
+This module runs the steps; the files are read by `features.import_sources`, the stored
+rows come from `features.import_lookup`, the diff and the writes are in
+`features.import_write`, rejected rows are handled by `features.import_reject`.
 """
 
 from __future__ import annotations
@@ -33,29 +40,31 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from features.attribute_store import attribute_values, write_attributes
+from features.attribute_store import write_attributes
 from features.changes import log_change, log_changes
-from features.import_lookup import known_parents
+from features.currency import to_base
+from features.import_limits import keep_approved_limits, log_limit_changes
+from features.import_reject import (
+    accepted_keys,
+    keep_accepted,
+    settle_references,
+    write_reject_file,
+)
+from features.import_sources import Sources, read_sources
 from features.import_write import (
     ProgressCallback,
     combined_rows,
+    delete_rows,
+    insert_only,
     plan_table,
+    stale_derived_payments,
     touched_customers,
     write_plan,
 )
-from features.mapping import ImportMapping, apply_mapping, load_mapping
-from features.readers import RawFile, read_raw
+from features.mapping import ImportMapping, load_mapping
 from features.store import ensure_schema
-from features.validate import (
-    Problems,
-    TypedFrame,
-    check_duplicates,
-    check_references,
-    check_rows,
-    convert,
-    derive_settled_payments,
-)
-from kernel.errors import DataImportError, StoreError
+from features.validate import Problems
+from kernel.errors import StoreError
 from kernel.schema import IMPORT_ORDER
 
 __all__ = [
@@ -84,8 +93,10 @@ FULL_REBUILD_CUSTOMERS = 5_000
 class TableCounts:
     """Rows of one table: read from the files, and what the import did with them.
 
-    `rejected` is 0 after a successful import: an import with bad rows raises
-    `DataImportError` (which counts them) and writes nothing.
+    read = inserted + updated + unchanged + rejected. `rejected` counts rows left out
+    with a reject file (without one, an import with bad rows raises `DataImportError`
+    and writes nothing); `deleted` the payments an earlier export derived from an
+    invoice (settled date, paid amount) that this one no longer derives.
     """
 
     read: int
@@ -93,28 +104,36 @@ class TableCounts:
     updated: int
     unchanged: int
     rejected: int
+    deleted: int = 0
 
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What an import did, per table (in import order), and which files it read."""
+    """What an import did (or, with `dry_run`, would do), per table in import order."""
 
     tables: dict[str, TableCounts]
     files: dict[str, list[str]] = field(default_factory=dict)
     # Customers whose rows were inserted or updated (a changed invoice's old and new owner).
     customers_changed: int = 0
+    # Nothing was written: the counts are what the same import would do.
+    dry_run: bool = False
+    # Rows of the files left out (reject file), and the problems written to that file.
+    rejected_rows: int = 0
+    problems: int = 0
 
     @property
     def changed(self) -> bool:
-        """Whether the import wrote anything."""
-        return any(c.inserted or c.updated for c in self.tables.values())
+        """Whether the import wrote (or, dry, would write) anything."""
+        return any(c.inserted or c.updated or c.deleted for c in self.tables.values())
 
 
 def import_directory(
     engine: sa.Engine,
     directory: Path,
     *,
-    mapping: Path | None = None,
+    mapping: Path | ImportMapping | None = None,
+    dry_run: bool = False,
+    reject_file: Path | None = None,
     error_cap: int = 200,
     chunk_rows: int = 50_000,
     on_progress: ProgressCallback | None = None,
@@ -131,167 +150,172 @@ def import_directory(
     Args:
         engine: the store.
         directory: folder holding the exported files.
-        mapping: optional TOML column mapping (see `features.mapping`).
+        mapping: optional TOML column mapping (see `features.mapping`), or one parsed.
+        dry_run: check everything and count what the import would do; write nothing
+            to the store (its schema may be created).
+        reject_file: import the good rows and write every problem to this CSV file
+            (file, line, column, reason); rows needing a rejected row are rejected too.
+            Problems with a whole file (a missing column) still stop the import.
         error_cap: how many problems to list at most (all are counted).
         chunk_rows: rows per database round trip.
         on_progress: called as `(stage, done, total)` while reading, checking, writing.
 
     Returns:
-        Per-table counts of rows read, inserted, updated and unchanged, and how many
-        customers changed (each logged in the change log, or one row for all of them
-        above `FULL_REBUILD_CUSTOMERS`).
+        Per-table counts of rows read, inserted, updated, unchanged and rejected, and
+        how many customers changed (each logged in the change log, or one row for all
+        of them above `FULL_REBUILD_CUSTOMERS`).
 
     Raises:
-        DataImportError: missing or unreadable files, or bad rows; nothing is written.
+        DataImportError: missing or unreadable files, or bad rows (without a reject
+            file); nothing is written.
         MappingError: the mapping file is unusable.
     """
     progress = on_progress or (lambda _stage, _done, _total: None)
-    spec = load_mapping(mapping)
-    raws = _read_files(directory, spec, progress)
+    spec = mapping if isinstance(mapping, ImportMapping) else load_mapping(mapping)
     problems = Problems(cap=error_cap)
-    sources, attributes = _check_files(raws, spec, problems, progress)
+    found = read_sources(directory, spec, problems, progress)
+    reject = reject_file is not None
+    # A file's header (after its title lines) holds no row that could be left out.
+    header_line = 1 + max(m.skip_rows for m in spec.tables.values())
+    if reject and problems.stops_rows_import(header_line):
+        raise problems.error()
 
     ensure_schema(engine)
-    # One transaction from the reference checks to the last write: the rows the diff
-    # is computed against are the rows the writes land on. Raising rolls back.
     try:
-        with engine.begin() as conn:
-            customers, invoices = known_parents(conn, sources)
-            for table in ("invoices", "payments", "adjustments", "actions"):
-                check_references(
-                    table, sources[table], customers=customers, invoices=invoices, problems=problems
-                )
-            if problems:
-                raise problems.error()
-            counts, touched = _write_tables(
-                conn, sources, invoices, chunk_rows=chunk_rows, progress=progress
-            )
-            declared = spec.for_table("invoices").attributes
-            if declared:
-                changed_ids = write_attributes(conn, declared, attributes, chunk_rows=chunk_rows)
-                owners = invoices["customer_id"].reindex(changed_ids).dropna()
-                touched.append(pd.Index(owners.astype("str").unique()))
-            changed = _log_customers(conn, touched)
+        counts, changed = _import_rows(
+            engine,
+            spec,
+            found,
+            problems,
+            reject_file=reject_file,
+            dry_run=dry_run,
+            chunk=chunk_rows,
+            progress=progress,
+        )
     except sa.exc.DBAPIError as exc:  # e.g. a concurrent writer; the transaction rolled back
         raise StoreError(
             f"the database refused the import ({exc.orig}); nothing was written"
         ) from exc
     for table, c in counts.items():
-        logger.info(
-            "%s: %d read, %d inserted, %d updated, %d unchanged",
-            table,
-            c.read,
-            c.inserted,
-            c.updated,
-            c.unchanged,
-        )
-    files = {t: [s.file for s in sources[t]] for t in IMPORT_ORDER if sources[t]}
-    return ImportSummary(tables=counts, files=files, customers_changed=changed)
+        logger.info("%s%s: %s", "(dry run) " if dry_run else "", table, c)
+    files = {t: [s.file for s in found.tables[t]] for t in IMPORT_ORDER if found.tables.get(t)}
+    return ImportSummary(
+        tables=counts,
+        files=files,
+        customers_changed=changed,
+        dry_run=dry_run,
+        rejected_rows=problems.bad_row_count() if reject else 0,
+        problems=problems.total if reject else 0,
+    )
 
 
-def _check_files(
-    raws: dict[str, RawFile], spec: ImportMapping, problems: Problems, progress: ProgressCallback
-) -> tuple[dict[str, list[TypedFrame]], pd.DataFrame]:
-    """Map, convert and check every file's rows, then the duplicate keys of each table.
+def _import_rows(
+    engine: sa.Engine,
+    spec: ImportMapping,
+    found: Sources,
+    problems: Problems,
+    *,
+    reject_file: Path | None,
+    dry_run: bool,
+    chunk: int,
+    progress: ProgressCallback,
+) -> tuple[dict[str, TableCounts], int]:
+    """Check the references, then write (dry: only count) in one transaction; counts, customers.
 
-    Returns the typed rows per table and the invoices' attribute values (long form).
+    One transaction from the reference checks to the last write: the rows the diff is
+    computed against are the rows the writes land on. Raising rolls back; so does a dry
+    run, which writes only what is diffed inside the database (attributes).
     """
-    sources: dict[str, list[TypedFrame]] = {name: [] for name in IMPORT_ORDER}
-    attributes = pd.DataFrame()
-    progress("check rows", 0, len(raws))
-    for i, (table, raw) in enumerate(raws.items()):
-        typed = convert(apply_mapping(raw, spec.for_table(table)), problems)
-        check_rows(typed, problems)
-        sources[table].append(typed)
-        if table == "invoices":
-            attributes = attribute_values(raw, spec.for_table(table), typed, problems)
-            derived = derive_settled_payments(typed)
-            if derived is not None:
-                sources["payments"].append(derived)
-        progress("check rows", i + 1, len(raws))
-    for table in IMPORT_ORDER:
-        check_duplicates(sources[table], problems)
-    return sources, attributes
+    reject = reject_file is not None
+    with engine.connect() as conn, conn.begin() as transaction:
+        # Amounts in the base currency (`features.currency`), before the references.
+        to_base(conn, found.tables, problems)
+        invoices, rejected = settle_references(conn, found.tables, problems, reject=reject)
+        if problems and not reject:
+            raise problems.error()
+        counts, touched = _write_tables(
+            conn, found, invoices, rejected, dry_run=dry_run, chunk=chunk, progress=progress
+        )
+        touched.append(_write_attributes(conn, spec, found, invoices, chunk_rows=chunk))
+        changed = _log_customers(conn, touched, dry_run=dry_run)
+        if reject_file is not None:
+            write_reject_file(reject_file, problems)
+        if dry_run:
+            transaction.rollback()
+    return counts, changed
 
 
 def _write_tables(
     conn: sa.Connection,
-    sources: dict[str, list[TypedFrame]],
+    found: Sources,
     invoices: pd.DataFrame,
+    rejected: dict[str, int],
     *,
-    chunk_rows: int,
+    dry_run: bool,
+    chunk: int,
     progress: ProgressCallback,
 ) -> tuple[dict[str, TableCounts], list[pd.Index]]:
-    """Insert and update every table in import order; its counts and touched customers."""
+    """Insert and update every table in import order (dry: only plan); counts, customers."""
     counts: dict[str, TableCounts] = {}
     touched: list[pd.Index] = []
+    derived = pd.Index(found.derived_payment_invoices).intersection(
+        accepted_keys(found.tables["invoices"], "invoice_id")  # a rejected row takes nothing
+    )
     for table in IMPORT_ORDER:
-        if not sources[table]:
+        sources = found.tables.get(table) or []
+        if not sources and not (table == "payments" and len(derived)):
             continue
-        plan = plan_table(conn, table, *combined_rows(sources[table]))
-        write_plan(conn, table, plan, chunk_rows=chunk_rows, progress=progress)
+        plan = plan_table(conn, table, *combined_rows(sources, table))
+        if table == "customers" and found.derived_customers:
+            plan = insert_only(plan)  # derived from invoices: never overwrite a real record
+        limits = pd.DataFrame()
+        if table == "customers":  # a credit manager's limit outlives an unchanged export
+            plan, limits = keep_approved_limits(conn, plan)
+        stale = pd.DataFrame({"payment_id": [], "customer_id": []}, dtype="str")
+        if table == "payments":
+            stale = stale_derived_payments(conn, derived, accepted_keys(sources, "payment_id"))
+        if not dry_run:
+            write_plan(conn, table, plan, chunk_rows=chunk, progress=progress)
+            delete_rows(conn, table, pd.Index(stale["payment_id"]), chunk_rows=chunk)
+            if len(limits):
+                log_limit_changes(conn, limits)
         touched.append(touched_customers(conn, table, plan, invoices))
+        touched.append(pd.Index(stale["customer_id"].dropna().astype("str").unique()))
         counts[table] = TableCounts(
-            read=plan.read,
+            read=plan.read + rejected.get(table, 0),
             inserted=len(plan.inserts),
             updated=len(plan.updates),
             unchanged=plan.unchanged,
-            rejected=0,
+            rejected=rejected.get(table, 0),
+            deleted=len(stale),
         )
     return counts, touched
 
 
-# ------------------------------------------------------------------ reading
+def _write_attributes(
+    conn: sa.Connection,
+    spec: ImportMapping,
+    found: Sources,
+    invoices: pd.DataFrame,
+    *,
+    chunk_rows: int,
+) -> pd.Index:
+    """Upsert the declared attributes of the invoices left; the customers they changed."""
+    declared = spec.for_table("invoices").attributes
+    if not declared:
+        return pd.Index([], dtype="str")
+    accepted = accepted_keys(found.tables["invoices"], "invoice_id")
+    values = keep_accepted(found.attributes, accepted)
+    changed_ids = write_attributes(conn, declared, values, chunk_rows=chunk_rows)
+    owners = invoices["customer_id"].reindex(changed_ids).dropna()
+    return pd.Index(owners.astype("str").unique())
 
 
-def _read_files(
-    directory: Path, spec: ImportMapping, progress: ProgressCallback
-) -> dict[str, RawFile]:
-    """Find every table's file (one per table; the required ones present) and read it."""
-    if not directory.is_dir():
-        raise DataImportError(
-            f"{directory}: no such folder; expected a folder with customers.csv, "
-            "invoices.csv and payments.csv (or .parquet)"
-        )
-    found = sorted(p.name for p in directory.iterdir() if p.is_file())
-    paths: dict[str, Path] = {}
-    missing: list[str] = []
-    for table in IMPORT_ORDER:
-        candidates = spec.for_table(table).candidate_files()
-        hits = [directory / c for c in candidates if (directory / c).is_file()]
-        if len(hits) > 1:
-            raise DataImportError(
-                f"{directory}: both {hits[0].name} and {hits[1].name} are present for the "
-                f"{table} table; keep one of them"
-            )
-        hit = hits[0] if hits else None
-        if hit is not None:
-            paths[table] = hit
-        elif table in _REQUIRED and not (table == "payments" and spec.derives_payments):
-            missing.append(" or ".join(candidates))
-    if missing:
-        raise DataImportError(
-            f"{directory}: missing required file(s): {'; '.join(missing)}. "
-            f"Found: {', '.join(found) or '(no files)'}. Name the files like the tables, "
-            "or give their names in a mapping file (--mapping)."
-        )
-    raws: dict[str, RawFile] = {}
-    for i, (table, path) in enumerate(paths.items()):
-        progress("read files", i, len(paths))
-        table_spec = spec.for_table(table)
-        raws[table] = read_raw(
-            path, delimiter=table_spec.csv_delimiter(path), encoding=table_spec.encoding
-        )
-        logger.info("read %s: %d rows", path.name, len(raws[table].frame))
-    progress("read files", len(paths), len(paths))
-    return raws
-
-
-def _log_customers(conn: sa.Connection, touched: list[pd.Index]) -> int:
+def _log_customers(conn: sa.Connection, touched: list[pd.Index], *, dry_run: bool) -> int:
     """Log the changed customers (or every customer, above the threshold); how many."""
     customers = pd.Index([], dtype="str").append(touched).unique()
-    if not len(customers):
-        return 0
+    if not len(customers) or dry_run:
+        return len(customers)
     if len(customers) > FULL_REBUILD_CUSTOMERS:
         log_change(conn, customer_id=None, kind=CHANGE_KIND)
         logger.info("%d customers changed: serving workers will rebuild", len(customers))

@@ -163,6 +163,7 @@ def _normalise(table: str, frame: pd.DataFrame | None) -> pd.DataFrame:
     result = pd.DataFrame(out)
     if table == "invoices":
         result["disputed"] = result["disputed"].fillna(False).astype(bool)
+        result["voided"] = result["voided"].fillna(False).astype(bool)
     return result
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "isin",
     "read_frames",
     "without_rows",
+    "without_voided",
 ]
 
 LEDGER_TABLES = ("customers", "invoices", "payments", "adjustments", "actions")
@@ -187,7 +188,28 @@ def read_frames(engine: sa.Engine, customer_ids: Sequence[str] | None) -> dict[s
                 chunk = ids[start : start + _ID_CHUNK]
                 parts.append(pd.read_sql(_select_for(name, columns, chunk), conn))
             frames[name] = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return frames
+    return without_voided(frames)
+
+
+def without_voided(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Frames without voided invoices and the payments, adjustments and actions naming them.
+
+    The one place features, labels, exposure, the worklist and training lose a voided
+    invoice: the rows stay in the store (a later export may un-void it).
+    """
+    invoices = frames["invoices"]
+    if "voided" not in invoices.columns:
+        return frames
+    voided = invoices["voided"].fillna(False).astype(bool).to_numpy()
+    if not voided.any():
+        return frames
+    gone = invoices.loc[voided, "invoice_id"].astype("str")
+    out = {"invoices": invoices[~voided].reset_index(drop=True)}
+    for name, frame in frames.items():
+        if name != "invoices":
+            keep = ~isin(frame["invoice_id"].astype("str"), gone) if "invoice_id" in frame else None
+            out[name] = frame if keep is None else frame[keep].reset_index(drop=True)
+    return out
 
 
 def _select_for(name: str, columns: list[sa.Column], ids: list[str]) -> sa.Select:

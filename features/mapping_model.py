@@ -13,10 +13,16 @@ import pandas as pd
 
 from features.attributes import Attribute
 from kernel.errors import BadRow
+from kernel.schema import TABLES, ColumnKind
 
 __all__ = [
+    "CREDIT_NOTE_PREFIX",
     "DATE_KINDS",
+    "EXTRA_KINDS",
+    "LINE_TOTALS",
+    "NEGATIVE_RULES",
     "NUMBER_KINDS",
+    "PAID_PAYMENT_PREFIX",
     "SETTLED_COLUMN",
     "SETTLED_PAYMENT_PREFIX",
     "ImportMapping",
@@ -27,6 +33,25 @@ __all__ = [
 # Name of the extra column (invoices only) holding the settled date when mapped.
 SETTLED_COLUMN = "settled_date"
 SETTLED_PAYMENT_PREFIX = "SETTLED-"
+# Payment derived from a paid amount or balance, and credit note from a negative invoice.
+PAID_PAYMENT_PREFIX = "PAID-"
+CREDIT_NOTE_PREFIX = "CN-"
+NEGATIVE_RULES = ("reject", "credit_note")
+# How line items carry the invoice amount: each line its own part ("sum"), or every line
+# the whole invoice's total ("repeated", as Zoho's invoice export writes it).
+LINE_TOTALS = ("sum", "repeated")
+
+# Extra invoice columns a mapping can name (not stored as such), and their kinds.
+EXTRA_KINDS: dict[str, ColumnKind] = {
+    SETTLED_COLUMN: "date",
+    "paid_amount": "money",
+    "balance": "money",
+    "last_payment_date": "date",
+    "terms": "str",
+    "credit_for": "str",
+    "void": "str",
+    "customer_name": "str",
+}
 
 # Column kinds read as dates, and as numbers.
 DATE_KINDS = ("date", "datetime")
@@ -51,12 +76,78 @@ class TableMapping:
     defaults: dict[str, str] = field(default_factory=dict)
     # Issue-time attributes ([invoices.attributes]; see `features.attributes`).
     attributes: tuple[Attribute, ...] = ()
+    # Which rows and how: sheet of a workbook, title lines, row filters, generated key.
+    sheet: str | int | None = None
+    skip_rows: int = 0
+    where: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    where_not: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    key: tuple[str, ...] = ()
+    row_key: bool = False
+    # [invoices] only: line items, credit notes, paid amounts, terms, voids.
+    lines: bool = False
+    line_totals: str = "sum"
+    negative: str = "reject"
+    credit_for: str | None = None
+    paid_amount: str | None = None
+    balance: str | None = None
+    last_payment_date: str | None = None
+    terms: str | None = None
+    terms_codes: dict[str, int] = field(default_factory=dict)
+    terms_days: int | None = None
+    void_column: str | None = None
+    void_values: tuple[str, ...] = ()
+    customer_name: str | None = None
+    # [customers] only: one customer per distinct invoice customer, no file read.
+    from_invoices: bool = False
+
+    def extra_columns(self) -> dict[str, str]:
+        """The extra (not stored) columns this mapping names: our name -> their column."""
+        named = {
+            SETTLED_COLUMN: self.settled_date,
+            "paid_amount": self.paid_amount,
+            "balance": self.balance,
+            "last_payment_date": self.last_payment_date,
+            "terms": self.terms,
+            "credit_for": self.credit_for,
+            "void": self.void_column,
+            "customer_name": self.customer_name,
+        }
+        return {name: their for name, their in named.items() if their is not None}
 
     def source_column(self, canonical: str) -> str:
         """The file's column that holds `canonical`."""
-        if canonical == SETTLED_COLUMN and self.settled_date:
-            return self.settled_date
+        extra = self.extra_columns().get(canonical)
+        if extra is not None:
+            return extra
         return self.columns.get(canonical, canonical)
+
+    @property
+    def generates_key(self) -> bool:
+        """Whether the table's id is generated (`key`) rather than read from a column."""
+        return self.row_key or bool(self.key)
+
+    @property
+    def fills_due_date(self) -> bool:
+        """Whether an empty due date is computed from payment terms."""
+        return self.terms is not None or self.terms_days is not None
+
+    def required(self, canonical: str) -> bool:
+        """Whether every row must have a value of `canonical` (after mapping)."""
+        if canonical in EXTRA_KINDS:
+            return False
+        if canonical == "due_date" and self.fills_due_date:
+            return False
+        return TABLES[self.table].column(canonical).required
+
+    def their_columns(self) -> set[str]:
+        """Every column of the file this mapping reads (canonical, extra, filters, key)."""
+        spec = TABLES[self.table]
+        used = {self.source_column(n) for n in spec.column_names if n != spec.key}
+        if not self.generates_key:
+            used.add(self.source_column(spec.key))
+        used |= set(self.extra_columns().values()) | set(self.where) | set(self.where_not)
+        used |= set(self.key) | {a.column or a.name for a in self.attributes}
+        return used
 
     def date_format_for(self, canonical: str) -> str | None:
         """strptime format of a date column, or None for ISO 8601."""
@@ -88,8 +179,16 @@ class ImportMapping:
 
     @property
     def derives_payments(self) -> bool:
-        """Whether invoices carry a settled date from which payments are derived."""
-        return self.tables["invoices"].settled_date is not None
+        """Whether payments are derived from the invoices (settled date, paid amount, balance)."""
+        invoices = self.tables["invoices"]
+        return any(
+            c is not None for c in (invoices.settled_date, invoices.paid_amount, invoices.balance)
+        )
+
+    @property
+    def derives_customers(self) -> bool:
+        """Whether customers are derived from the invoices (no customers file)."""
+        return self.tables["customers"].from_invoices
 
 
 @dataclass(frozen=True)

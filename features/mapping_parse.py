@@ -17,11 +17,11 @@ from features.attributes import ATTRIBUTE_KINDS, Attribute, name_problem
 from features.mapping_model import (
     DATE_KINDS,
     NUMBER_KINDS,
-    SETTLED_COLUMN,
     ImportMapping,
     TableMapping,
 )
 from features.readers import CSV_SUFFIXES, PARQUET_SUFFIXES
+from features.reshape_options import EXTRA_DATES, parse_reshape
 from kernel import limits
 from kernel.errors import MappingError
 from kernel.schema import IMPORT_ORDER, TABLES
@@ -29,16 +29,41 @@ from kernel.schema import IMPORT_ORDER, TABLES
 __all__ = ["load_mapping", "parse_mapping"]
 
 _READ_OPTIONS = ("delimiter", "encoding", "date_format", "decimal", "thousands")
+_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES + (".xlsx",)
+# Keys only one table reads (the rest are read by every table).
+_INVOICE_KEYS = (
+    "settled_date",
+    "lines",
+    "line_totals",
+    "negative",
+    "credit_for",
+    "paid_amount",
+    "balance",
+    "last_payment_date",
+    "terms",
+    "terms_codes",
+    "terms_days",
+    "void",
+    "customer_name",
+)
+_ONLY = {**dict.fromkeys(_INVOICE_KEYS, "invoices"), "from_invoices": "customers"}
 _TABLE_KEYS = (
     "file",
+    "sheet",
+    "skip_rows",
     *_READ_OPTIONS,
-    "settled_date",
+    "where",
+    "where_not",
+    "key",
     "columns",
     "date_formats",
     "values",
     "defaults",
     "attributes",
+    *_ONLY,
 )
+# What a [customers] section with from_invoices = true may hold: no file is read.
+_FROM_INVOICES_KEYS = ("from_invoices", "defaults")
 
 
 def load_mapping(path: Path | None) -> ImportMapping:
@@ -78,6 +103,15 @@ def parse_mapping(data: dict[str, Any], *, source: str = "mapping") -> ImportMap
                 f"{source}: unknown table or option {key!r}; tables are "
                 f"{', '.join(IMPORT_ORDER)} and top-level options are {', '.join(_READ_OPTIONS)}"
             )
+    own = sections.get("customers", {})
+    if own.get("from_invoices") is True:
+        extra = sorted(set(own) - set(_FROM_INVOICES_KEYS))
+        if extra:
+            raise MappingError(
+                f"{source}: [customers] from_invoices = true reads no customers file, so "
+                f"{', '.join(map(repr, extra))} cannot be used; allowed with it: "
+                f"{', '.join(_FROM_INVOICES_KEYS)}"
+            )
     tables = {
         name: _table_mapping(name, {**defaults, **sections.get(name, {})}, source)
         for name in IMPORT_ORDER
@@ -94,20 +128,18 @@ def _table_mapping(table: str, section: dict[str, Any], source: str) -> TableMap
             f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
             f"allowed: {', '.join(_TABLE_KEYS)}"
         )
+    for key, owner in _ONLY.items():
+        if key in section and table != owner:
+            raise MappingError(f"{where}: {key} is only meaningful for [{owner}]")
     spec = TABLES[table]
-    settled = _optional_str(section, "settled_date", where)
-    if settled is not None and table != "invoices":
-        raise MappingError(f"{where}: settled_date is only meaningful for [invoices]")
-    date_columns = {c.name for c in spec.columns if c.kind in DATE_KINDS}
-    if settled is not None:
-        date_columns.add(SETTLED_COLUMN)
-
     file = _optional_str(section, "file", where)
-    if file is not None and not file.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES):
-        raise MappingError(
-            f"{where}: file {file!r} must end in one of "
-            f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}"
-        )
+    if file is not None and not file.lower().endswith(_SUFFIXES):
+        raise MappingError(f"{where}: file {file!r} must end in one of {', '.join(_SUFFIXES)}")
+    columns = _str_table(section, "columns", where)
+    _check_columns(columns, spec.column_names, f"{where}.columns")
+    reshape = parse_reshape(section, table, where, file=file, id_mapped=spec.key in columns)
+    date_columns = {c.name for c in spec.columns if c.kind in DATE_KINDS}
+    date_columns |= {n for n in EXTRA_DATES if reshape[n] is not None}
     delimiter = _optional_str(section, "delimiter", where)
     if delimiter is not None and len(delimiter) != 1:
         raise MappingError(
@@ -133,8 +165,6 @@ def _table_mapping(table: str, section: dict[str, Any], source: str) -> TableMap
     if date_format is not None:
         _check_date_format(date_format, f"{where} date_format")
 
-    columns = _str_table(section, "columns", where)
-    _check_columns(columns, spec.column_names, f"{where}.columns")
     date_formats = _str_table(section, "date_formats", where)
     for name, fmt in date_formats.items():
         if name not in date_columns:
@@ -155,12 +185,12 @@ def _table_mapping(table: str, section: dict[str, Any], source: str) -> TableMap
         date_format=date_format,
         decimal=decimal,
         thousands=thousands,
-        settled_date=settled,
         columns=columns,
         date_formats=date_formats,
         values=values,
         defaults=defaults,
         attributes=attributes,
+        **reshape,
     )
 
 

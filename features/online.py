@@ -65,6 +65,8 @@ def _number(value: object) -> float | None:
     """A record's numeric field as a float; None when missing (None or NaN)."""
     if _missing(value):
         return None
+    if type(value) is float:  # the usual case, checked first: SupportsFloat is a Protocol
+        return value  # and its isinstance costs ~10 µs on the per-order path
     if not isinstance(value, str | SupportsFloat):
         raise TypeError(f"expected a number, got {value!r}")
     return float(value)

@@ -1,30 +1,34 @@
-"""Read one exported CSV or Parquet file into a raw DataFrame, with clear errors.
+"""Read one exported CSV, Parquet or Excel file into a raw DataFrame, with clear errors.
 
 CSV values come back as strings exactly as written (no type guessing: "00123" stays
 "00123", "NA" stays "NA"); empty fields are empty strings, which validation treats
 as missing. Records whose fields are all empty (",,,," rows that spreadsheets leave
 at the end) are skipped. Parquet values come back in the file's own types (dates, numbers,
-booleans, strings); validation converts either to the canonical types.
+booleans, strings); validation converts either to the canonical types. Excel sheets
+(features/readers_excel.py) come back as text like CSV.
 
-The frame's index is the *physical line* where each record starts, header = line 1, so
-the first data row is line 2 when no blank line precedes it. Blank lines (skipped) and
-quoted line breaks inside values are counted. Parquet has no lines: a Parquet row's
-"line" is its row number + 2, so the numbering reads the same as for a CSV export of the
-same data.
+The frame's index is the *physical line* where each record starts: the header is line
+`skip_rows + 1` (title lines such as "Invoice report" above it are skipped), so the first
+data row is line 2 when there are no title lines and no blank line precedes it. Blank
+lines (skipped) and quoted line breaks inside values are counted. Parquet has no lines: a
+Parquet row's "line" is its row number + 2, so the numbering reads the same as for a CSV
+export of the same data.
+
+Header names are trimmed. A name written twice is not an error here: the first copy keeps
+it, later copies become "Name (2)", ... and `RawFile.duplicated` lists it, so the mapping
+can refuse to *use* an ambiguous column; an empty name becomes "(column N)".
 
 Every failure a user can cause (missing file, empty file, wrong encoding, wrong
-delimiter, rows with the wrong number of fields, unreadable Parquet) raises
-`DataImportError` with a message that says what to change.
+delimiter, a title line where the header should be, rows with the wrong number of fields,
+unreadable Parquet) raises `DataImportError` with a message that says what to change.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
+import itertools
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,57 +37,92 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from features.readers_layout import (
+    CHUNK,
+    codec,
+    first_undecodable_line,
+    large_fields,
+    one_line_per_record,
+    record_lines,
+    records,
+    title_hint,
+    unique_names,
+)
 from kernel.errors import BadRow, DataImportError
 
-__all__ = ["CSV_SUFFIXES", "PARQUET_SUFFIXES", "RawFile", "file_format", "read_raw"]
+__all__ = [
+    "CSV_SUFFIXES",
+    "EXCEL_SUFFIXES",
+    "PARQUET_SUFFIXES",
+    "RawFile",
+    "file_format",
+    "read_raw",
+]
 
 logger = logging.getLogger(__name__)
 
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".txt", ".tsv")
 PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
+# ".xls" (the binary format before 2007) is read by the same library as ".xlsx".
+EXCEL_SUFFIXES: tuple[str, ...] = (".xlsx", ".xls")
 
 # Delimiters we recognise in a header that was read as one single column.
 _OTHER_DELIMITERS = {";": "';'", "\t": "a tab ('\\t')", "|": "'|'", ",": "','"}
-_CHUNK = 1 << 24
 
 
 @dataclass(frozen=True)
 class RawFile:
-    """A file as read: its display name, format, and values indexed by physical line."""
+    """A file as read: its display name, format, and values indexed by physical line.
+
+    `duplicated` holds the header names written more than once (later copies are the
+    frame's "Name (2)", "Name (3)" columns). For a sheet, `name` is "book.xlsx[Sheet1]".
+    """
 
     name: str
     path: Path
     format: str
     frame: pd.DataFrame
+    duplicated: frozenset[str] = field(default_factory=frozenset)
 
 
 def file_format(path: Path) -> str:
-    """`"csv"` or `"parquet"` from the file's suffix.
+    """`"csv"`, `"parquet"` or `"xlsx"` from the file's suffix.
 
     Raises:
-        DataImportError: the suffix is neither.
+        DataImportError: the suffix is none of these.
     """
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         return "csv"
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
+    if suffix in EXCEL_SUFFIXES:
+        return "xlsx"
     raise DataImportError(
         f"{path.name}: cannot tell the format from the suffix {suffix!r}; "
-        f"expected one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}"
+        f"expected one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES + EXCEL_SUFFIXES)}"
     )
 
 
-def read_raw(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> RawFile:
-    """Read one CSV or Parquet file.
+def read_raw(
+    path: Path,
+    *,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    skip_rows: int = 0,
+    sheet: str | int | None = None,
+) -> RawFile:
+    """Read one CSV, Parquet or Excel file.
 
     Args:
         path: the file.
-        delimiter: CSV field separator (ignored for Parquet).
-        encoding: CSV text encoding (ignored for Parquet).
+        delimiter: CSV field separator (CSV only).
+        encoding: CSV text encoding (CSV only).
+        skip_rows: title lines (CSV) or rows (Excel) before the header (not for Parquet).
+        sheet: Excel sheet by name or 0-based index; default the first (Excel only).
 
     Returns:
-        The raw file; `frame.index` holds the physical line of each record.
+        The raw file; `frame.index` holds the physical line (sheet row) of each record.
 
     Raises:
         DataImportError: the file is missing, empty or unreadable, with the reason.
@@ -93,39 +132,48 @@ def read_raw(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> Ra
     if path.stat().st_size == 0:
         raise DataImportError(f"{path.name}: empty file (0 bytes); expected at least a header line")
     fmt = file_format(path)
+    if skip_rows < 0 or (skip_rows and fmt == "parquet"):
+        raise DataImportError(
+            f"{path.name}: skip_rows = {skip_rows} cannot apply; it counts the title lines "
+            "above the header of a CSV file or sheet (0 or more; Parquet files have none)"
+        )
+    if fmt == "xlsx":
+        # Imported here: the Excel library is only loaded for workbooks.
+        from features.readers_excel import read_sheet
+
+        return read_sheet(path, sheet=sheet, skip_rows=skip_rows)
     if fmt == "parquet":
-        frame = _read_parquet(path)
+        written, frame = _read_parquet(path)
     else:
-        frame = _read_csv(path, delimiter=delimiter, encoding=encoding)
-    logger.debug("read %s: %d rows, columns %s", path.name, len(frame), list(frame.columns))
-    return RawFile(name=path.name, path=path, format=fmt, frame=frame)
+        written, frame = _read_csv(path, delimiter=delimiter, encoding=encoding, skip=skip_rows)
+    names, duplicated = unique_names(written)
+    frame.columns = names
+    logger.debug("read %s: %d rows, columns %s", path.name, len(frame), names)
+    return RawFile(name=path.name, path=path, format=fmt, frame=frame, duplicated=duplicated)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> tuple[list[str], pd.DataFrame]:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataImportError(
             f"{path.name}: not a readable Parquet file ({exc}); export it again, or as CSV"
         ) from exc
+    written = [str(c) for c in table.column_names]
+    # Positional names so repeated names in the file cannot collide before renaming.
+    table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
     # date32 columns as datetime64, not Python date objects: vectorised downstream.
     frame = table.to_pandas(date_as_object=False)
-    frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = pd.RangeIndex(2, len(frame) + 2)
-    return frame
+    return written, frame
 
 
-def _read_csv(path: Path, *, delimiter: str, encoding: str) -> pd.DataFrame:
-    written = _header(path, delimiter=delimiter, encoding=encoding)
-    header = [c.strip() for c in written]
-    if len(header) == 1:
-        _check_single_column(path, header[0], delimiter)
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated:
-        raise DataImportError(
-            f"{path.name}: the header names the column(s) {', '.join(map(repr, duplicated))} "
-            "more than once; rename them so every column is unique"
-        )
+def _read_csv(
+    path: Path, *, delimiter: str, encoding: str, skip: int
+) -> tuple[list[str], pd.DataFrame]:
+    written = _header(path, delimiter=delimiter, encoding=encoding, skip=skip)
+    if len(written) == 1:
+        _check_single_column(path, written[0].strip(), delimiter)
 
     invalid: list[tuple[int, str]] = []
 
@@ -133,16 +181,18 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str) -> pd.DataFrame:
         invalid.append((row.actual_columns, row.text))
         return "skip"
 
-    # Our own header names (as written, spaces kept) so every column is typed string.
+    # Positional names (the header may repeat a name) so every column is typed string.
+    positional = [f"c{i}" for i in range(len(written))]
+    # Arrow skips title lines line by line, blank ones included, like `records`.
     read_options = pacsv.ReadOptions(
-        encoding=encoding, use_threads=True, column_names=written, skip_rows=1
+        encoding=encoding, use_threads=True, column_names=positional, skip_rows=skip + 1
     )
     parse_options = pacsv.ParseOptions(
         delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
     )
     # All columns as strings: no type guessing, and empty fields stay "" (not null).
     convert_options = pacsv.ConvertOptions(
-        column_types=dict.fromkeys(written, pa.string()),
+        column_types=dict.fromkeys(positional, pa.string()),
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
@@ -160,14 +210,15 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str) -> pd.DataFrame:
 
     if invalid:
         raise _field_count_error(
-            path, invalid, expected=len(header), delimiter=delimiter, encoding=encoding
+            path, invalid, expected=len(written), delimiter=delimiter, encoding=encoding, skip=skip
         )
-    _check_quotes_closed(path, delimiter=delimiter, encoding=encoding)
+    _check_quotes_closed(path, delimiter=delimiter, encoding=encoding, skip=skip)
 
     frame = table.to_pandas()
-    frame.columns = header
-    frame.index = _physical_lines(path, len(frame), delimiter=delimiter, encoding=encoding)
-    return _drop_blank_records(path, frame)
+    frame.index = _physical_lines(
+        path, len(frame), delimiter=delimiter, encoding=encoding, skip=skip
+    )
+    return written, _drop_blank_records(path, frame)
 
 
 def _drop_blank_records(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
@@ -181,18 +232,43 @@ def _drop_blank_records(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     return frame[~blank]
 
 
-def _header(path: Path, *, delimiter: str, encoding: str) -> list[str]:
-    """The header's column names, read with the csv module (handles quotes and a BOM)."""
+def _header(path: Path, *, delimiter: str, encoding: str, skip: int) -> list[str]:
+    """The header's names as written, from line `skip + 1` (csv module: quotes, a BOM).
+
+    Raises:
+        DataImportError: that line is empty or looks like a title (then naming the
+            `skip_rows` that finds the header), or the file ends before it.
+    """
+    line = skip + 1
+    found = records(path, delimiter=delimiter, encoding=encoding, skip=skip)
     try:
-        with path.open(encoding=_codec(encoding), newline="") as handle:
-            first = next(csv.reader(handle, delimiter=delimiter), None)
-    except UnicodeDecodeError as exc:
+        first = next(found, None)
+        if first is not None and first[0] == line:
+            fields = [c.lstrip("\ufeff") for c in first[1]]
+            hint = title_hint(path.name, (line, fields), found)
+        else:  # line `skip + 1` is blank: the header may come later
+            fields = []
+            rest = found if first is None else itertools.chain([first], found)
+            hint = title_hint(path.name, (line, fields), rest)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        if isinstance(exc, csv.Error):
+            raise DataImportError(f"{path.name}: cannot parse as CSV: {exc}") from exc
         raise _encoding_error(path, encoding) from exc
-    if not first or not any(c.strip() for c in first):
+    finally:
+        found.close()  # the file, and the csv module's field limit, back at once
+    if hint:
+        raise DataImportError(hint)
+    if first is None and skip:
         raise DataImportError(
-            f"{path.name}: the first line is empty; expected a header line with column names"
+            f"{path.name}: nothing after line {skip}: skip_rows = {skip} skips the whole file; "
+            "set it to the number of title lines above the header"
         )
-    return [c.lstrip("\ufeff") for c in first]
+    if not any(c.strip() for c in fields):
+        where = "the first line" if line == 1 else f"line {line} (after skip_rows = {skip})"
+        raise DataImportError(
+            f"{path.name}: {where} is empty; expected a header line with column names"
+        )
+    return fields
 
 
 def _check_single_column(path: Path, name: str, delimiter: str) -> None:
@@ -207,7 +283,7 @@ def _check_single_column(path: Path, name: str, delimiter: str) -> None:
 
 
 def _encoding_error(path: Path, encoding: str) -> DataImportError:
-    line = _first_undecodable_line(path, encoding)
+    line = first_undecodable_line(path, encoding)
     rows = []
     if line is not None:
         reason = f"the first byte that is not {encoding} text is on this line"
@@ -221,26 +297,6 @@ def _encoding_error(path: Path, encoding: str) -> DataImportError:
     )
 
 
-def _first_undecodable_line(path: Path, encoding: str) -> int | None:
-    """The line (header = 1) of the first byte `encoding` cannot decode; one pass, by chunk."""
-    decoder = codecs.getincrementaldecoder(_codec(encoding))()
-    line = 1
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            # Bytes of a character cut by the previous chunk, decoded with this one.
-            pending = len(decoder.getstate()[0])
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                return line + block.count(b"\n", 0, max(exc.start - pending, 0))
-            line += block.count(b"\n")
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:  # the file ends inside a character
-        return line
-    return None
-
-
 def _field_count_error(
     path: Path,
     invalid: list[tuple[int, str]],
@@ -248,13 +304,14 @@ def _field_count_error(
     expected: int,
     delimiter: str,
     encoding: str,
+    skip: int,
 ) -> DataImportError:
     """The error listing every record whose field count differs from the header's."""
     rows: list[BadRow] = []
     try:  # only for files with broken rows: read the records again, with their lines
-        records = _records(path, delimiter=delimiter, encoding=encoding)
-        next(records, None)  # the header
-        for line, fields in records:
+        found = records(path, delimiter=delimiter, encoding=encoding, skip=skip)
+        next(found, None)  # the header
+        for line, fields in found:
             if len(fields) != expected:
                 text = delimiter.join(fields)
                 rows.append(
@@ -276,7 +333,7 @@ def _field_count_error(
     )
 
 
-def _check_quotes_closed(path: Path, *, delimiter: str, encoding: str) -> None:
+def _check_quotes_closed(path: Path, *, delimiter: str, encoding: str, skip: int) -> None:
     """Refuse a quote left open: Arrow would read the rest of the file as one value.
 
     Only a file with an odd number of quote characters can hold one (quoted values and
@@ -284,20 +341,22 @@ def _check_quotes_closed(path: Path, *, delimiter: str, encoding: str) -> None:
     """
     quotes = 0
     with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
+        while block := handle.read(CHUNK):
             quotes += block.count(b'"')
     if quotes % 2 == 0:
         return
     line = end = 0
     try:
-        with _large_fields(), path.open(encoding=_codec(encoding), newline="") as handle:
+        with large_fields(), path.open(encoding=codec(encoding), newline="") as handle:
+            for _ in range(skip):  # title lines, skipped line by line as Arrow does
+                handle.readline()
             reader = csv.reader(handle, delimiter=delimiter, strict=True)
             for _fields in reader:
                 end = reader.line_num
     except csv.Error as exc:
         # Other strict-mode complaints (a quote inside an unquoted value) Arrow reads fine.
         if "unexpected end of data" in str(exc):
-            line = end + 1
+            line = skip + end + 1
     if line:
         reason = "a quoted value starts on this line and is never closed"
         raise DataImportError(
@@ -312,12 +371,14 @@ def _count_reason(actual: int, expected: int, text: str) -> str:
     return f"the row has {actual} field(s), the header has {expected}: {text[:80]!r}"
 
 
-def _physical_lines(path: Path, n: int, *, delimiter: str, encoding: str) -> pd.Index:
-    """Line where each of the `n` records starts: header = 1, blank and quoted breaks counted."""
-    if _one_line_per_record(path, n):
-        return pd.RangeIndex(2, n + 2)
+def _physical_lines(path: Path, n: int, *, delimiter: str, encoding: str, skip: int) -> pd.Index:
+    """Line where each of the `n` records starts: header = skip + 1, blank and quoted
+    breaks counted."""
+    first = skip + 2
+    if one_line_per_record(path, n, skip=skip):
+        return pd.RangeIndex(first, n + first)
     try:
-        lines = _record_lines(path, delimiter=delimiter, encoding=encoding)[1:]
+        lines = record_lines(path, delimiter=delimiter, encoding=encoding, skip=skip)[1:]
     except (csv.Error, UnicodeDecodeError) as exc:
         lines, reason = np.empty(0, dtype=np.int64), str(exc)
     else:
@@ -327,69 +388,5 @@ def _physical_lines(path: Path, n: int, *, delimiter: str, encoding: str) -> pd.
         logger.warning(
             "%s: cannot number the records by line (%s); numbering them in order", path.name, reason
         )
-        return pd.RangeIndex(2, n + 2)
+        return pd.RangeIndex(first, n + first)
     return pd.Index(lines)
-
-
-def _one_line_per_record(path: Path, n: int) -> bool:
-    """Whether the file holds exactly the header and `n` lines (trailing blank lines aside).
-
-    Then no blank line and no quoted line break can sit between records, and records are
-    numbered without parsing the file again. One pass of byte counts, chunk by chunk.
-    """
-    newlines = trailing = crs = crlfs = 0
-    last = b""
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            newlines += block.count(b"\n")
-            if b"\r" in block:  # a quick scan: files with "\n" alone pay no more than this
-                crs += block.count(b"\r")
-                crlfs += block.count(b"\r\n")
-            crlfs += last.endswith(b"\r") and block.startswith(b"\n")
-            content = block.rstrip(b"\r\n")
-            # Line breaks after the last character that is not one (across blocks).
-            tail = block.count(b"\n", len(content))
-            trailing = tail if content else trailing + tail
-            last = block
-    # A lone "\r" ends a line for Arrow and the csv module: count those files the slow way.
-    return crs == crlfs and newlines - trailing + 1 == n + 1
-
-
-def _records(path: Path, *, delimiter: str, encoding: str) -> Iterator[tuple[int, list[str]]]:
-    """Every record of the file, header first, with the line where it starts.
-
-    The csv module splits lines as Arrow does (quoted line breaks stay in the value) and
-    returns `[]` for a blank line, which Arrow skips; `line_num` tells where a record ends.
-    """
-    with (
-        _large_fields(),
-        path.open(encoding=_codec(encoding), newline="") as handle,
-    ):
-        reader = csv.reader(handle, delimiter=delimiter)
-        end = 0
-        for fields in reader:
-            if fields:
-                yield end + 1, fields
-            end = reader.line_num
-
-
-def _record_lines(path: Path, *, delimiter: str, encoding: str) -> np.ndarray:
-    """The line where each record starts, header first (`_records` without the fields)."""
-    lines = _records(path, delimiter=delimiter, encoding=encoding)
-    return np.fromiter((line for line, _ in lines), dtype=np.int64)
-
-
-@contextmanager
-def _large_fields() -> Iterator[None]:
-    """Let the csv module read values as long as Arrow does (its default limit is 128 KiB)."""
-    before = csv.field_size_limit()
-    csv.field_size_limit(max(before, _CHUNK))
-    try:
-        yield
-    finally:
-        csv.field_size_limit(before)
-
-
-def _codec(encoding: str) -> str:
-    """The codec to read text with: a UTF-8 byte-order mark is dropped."""
-    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding

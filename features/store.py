@@ -66,6 +66,11 @@ invoices = sa.Table(
     sa.Column("currency", sa.String(3)),
     sa.Column("disputed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("dispute_date", sa.Date),
+    # Migration 0007: `amount` is in the base currency; these keep the invoice's own.
+    sa.Column("original_amount", MONEY),
+    sa.Column("fx_rate", sa.Float),
+    # Migration 0008: voided in the source system (kept, left out of features).
+    sa.Column("voided", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_invoices_customer_id", "customer_id"),
 )
 
@@ -77,6 +82,7 @@ payments = sa.Table(
     sa.Column("customer_id", _ID, sa.ForeignKey("customers.customer_id"), nullable=False),
     sa.Column("payment_date", sa.Date, nullable=False),
     sa.Column("amount", MONEY, nullable=False),
+    sa.Column("original_amount", MONEY),  # migration 0007: in the invoice's currency
     sa.Index("ix_payments_invoice_id", "invoice_id"),
     sa.Index("ix_payments_customer_id", "customer_id"),
 )
@@ -89,7 +95,20 @@ adjustments = sa.Table(
     sa.Column("date", sa.Date, nullable=False),
     sa.Column("amount", MONEY, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("original_amount", MONEY),  # migration 0007: in the invoice's currency
     sa.Index("ix_adjustments_invoice_id", "invoice_id"),
+)
+
+# Imported exchange rates (migration 0007; `features.currency`): 1 unit of `currency` =
+# `rate` units of the base currency from `rate_date` on; key "CUR:YYYY-MM-DD".
+exchange_rates = sa.Table(
+    "exchange_rates",
+    metadata,
+    sa.Column("rate_id", sa.String(16), primary_key=True),
+    sa.Column("rate_date", sa.Date, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("rate", sa.Float, nullable=False),
+    sa.Index("ix_exchange_rates_currency_date", "currency", "rate_date"),
 )
 
 actions = sa.Table(
@@ -192,9 +211,9 @@ credit_limit_changes = sa.Table(
     sa.Index("ix_credit_limit_changes_customer_id", "customer_id"),
 )
 
-# The AR ledger tables, the ones import and features read.
+# The tables an import writes (the AR ledger, and the rates it is converted at).
 TABLE_OBJECTS: dict[str, sa.Table] = {
-    t.name: t for t in (customers, invoices, payments, adjustments, actions)
+    t.name: t for t in (customers, invoices, payments, adjustments, actions, exchange_rates)
 }
 
 _MIGRATIONS = Path(__file__).parent / "migrations"

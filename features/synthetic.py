@@ -45,7 +45,9 @@ from features.synthetic_customers import draw_customers
 from features.synthetic_events import collection_actions, invoice_frame, settlements
 from features.synthetic_invoices import draw_invoices, draw_outcomes
 from features.synthetic_profiles import Profile, get_profile
+from features.synthetic_rates import draw_rates
 from features.synthetic_schedules import draw_schedules
+from kernel.config import get_settings
 from kernel.schema import TABLES
 
 __all__ = ["generate_ledger", "write_ledger"]
@@ -65,9 +67,13 @@ def generate_ledger(
     end_date: datetime.date | None = None,
     default_rate: float | None = None,
     profile: str | Profile = "default",
+    base_currency: str | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Generate the five canonical tables for `customers` over `years` ending at `end_date`.
+    """Generate the canonical tables for `customers` over `years` ending at `end_date`.
+
+    Amounts are in each customer's currency (EUR, GBP or USD); `exchange_rates` holds
+    a daily rate per other currency, valued in the base currency, for the import.
 
     Args:
         customers: number of customers (default: the profile's; in the default profile
@@ -79,24 +85,21 @@ def generate_ledger(
             every invoice is eventually paid within the horizon and nothing is written off
             (default: the profile's).
         profile: a ledger profile or its name (`features.synthetic_profiles`).
+        base_currency: the currency the rates are valued in (default: the settings').
         on_progress: called as (stage, done, total) after each stage.
 
     Returns:
         Frames keyed by table name with the canonical columns of `kernel.schema.TABLES`.
 
     Raises:
-        ConfigurationError: if `profile` names no profile.
+        ConfigurationError: if `profile` names no profile, or the base currency is one
+            the generator has no rates for.
     """
     shape = get_profile(profile) if isinstance(profile, str) else profile
     customers = shape.customers if customers is None else customers
     years = shape.years if years is None else years
     default_rate = shape.default_rate if default_rate is None else default_rate
-    if customers < 1:
-        raise ValueError(f"customers must be at least 1, got {customers}")
-    if not 0.05 <= years <= 50:
-        raise ValueError(f"years must be between 0.05 and 50, got {years}")
-    if default_rate is not None and not 0.0 <= default_rate < 0.5:
-        raise ValueError(f"default_rate must be in [0, 0.5), got {default_rate}")
+    _check_sizes(customers, years, default_rate)
     rng = np.random.default_rng(seed)
     end = np.datetime64(end_date or datetime.date.today(), "D")
     start = end - np.timedelta64(max(round(years * 365.25), 1) - 1, "D")
@@ -118,21 +121,31 @@ def generate_ledger(
     progress("adjustments")
     actions = collection_actions(rng, inv, out, end)
     progress("actions")
-    invoices = invoice_frame(inv, out, end)
-    frames = {
+    # Rates drawn last, so the other tables are the same whatever the base currency.
+    currencies = sorted(set(cust.frame["currency"].dropna()))
+    base = base_currency or get_settings().base_currency
+    drawn = {
         # No collector assigned (the team's queue): the column is there, empty.
-        "customers": cust.frame.assign(collector=None)[TABLES["customers"].column_names],
-        "invoices": invoices,
+        "customers": cust.frame.assign(collector=None),
+        "invoices": invoice_frame(inv, out, end),
         "payments": payments,
         "adjustments": adjustments,
         "actions": actions,
+        "exchange_rates": draw_rates(rng, currencies, start, end, base),
     }
-    logger.info(
-        "Generated (profile %s) %s customers, %s invoices, %s payments, %s adjustments, %s actions",
-        shape.name,
-        *(f"{len(frames[name]):,}" for name in frames),
-    )
+    frames = {name: _canonical(name, frame) for name, frame in drawn.items()}
+    counts = ", ".join(f"{len(frame):,} {name}" for name, frame in frames.items())
+    logger.info("Generated (profile %s) %s", shape.name, counts)
     return frames
+
+
+def _check_sizes(customers: int, years: float, default_rate: float | None) -> None:
+    if customers < 1:
+        raise ValueError(f"customers must be at least 1, got {customers}")
+    if not 0.05 <= years <= 50:
+        raise ValueError(f"years must be between 0.05 and 50, got {years}")
+    if default_rate is not None and not 0.0 <= default_rate < 0.5:
+        raise ValueError(f"default_rate must be in [0, 0.5), got {default_rate}")
 
 
 def write_ledger(
@@ -164,6 +177,20 @@ def write_ledger(
             raise
         paths[name] = path
     return paths
+
+
+def _canonical(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The table's canonical columns in order; those not drawn are left empty.
+
+    Flags not drawn are False; original amounts and rates are filled by the import.
+    """
+    spec = TABLES[name]
+    missing = {
+        c.name: False if c.kind == "bool" else None
+        for c in spec.columns
+        if c.name not in frame.columns
+    }
+    return frame.assign(**missing)[spec.column_names]
 
 
 def _arrow_table(name: str, frame: pd.DataFrame) -> pa.Table:

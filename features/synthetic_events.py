@@ -36,7 +36,7 @@ def settlements(
         parts += plan_payments(rest, pays_rest, inv.issue, out.settle, out.plan_parts)
     payments = _events(inv, parts, end, "payment_date")
     payments.insert(0, "payment_id", sequential_ids("PAY-", len(payments)))
-    payments = payments[TABLES["payments"].column_names]
+    payments = payments[[c for c in TABLES["payments"].column_names if c in payments.columns]]
 
     kinds = [
         (credit > 0, credit, out.credit_date, "credit_note"),
@@ -49,7 +49,8 @@ def settlements(
         frames.append(part)
     adjustments = pd.concat(frames, ignore_index=True).sort_values(["date", "invoice_id"])
     adjustments.insert(0, "adjustment_id", sequential_ids("ADJ-", len(adjustments)))
-    return payments, adjustments[TABLES["adjustments"].column_names].reset_index(drop=True)
+    drawn = [c for c in TABLES["adjustments"].column_names if c in adjustments.columns]
+    return payments, adjustments[drawn].reset_index(drop=True)
 
 
 def _events(
@@ -130,7 +131,7 @@ def collection_actions(
     actions.insert(0, "action_id", sequential_ids("ACT-", len(actions)))
     actions = actions.reset_index(drop=True)
     actions["at"] = actions["at"].dt.tz_localize("UTC")
-    return actions.assign(outcome=None)[TABLES["actions"].column_names]  # no resolutions
+    return actions.assign(outcome=None)  # no resolutions
 
 
 def invoice_frame(inv: Invoices, out: Outcomes, end: np.datetime64) -> pd.DataFrame:

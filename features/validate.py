@@ -11,14 +11,13 @@ Parsing into canonical types is in `features.conversion` and the problem list in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from features.conversion import TypedFrame, convert, is_in, normalise
-from features.mapping_model import SETTLED_COLUMN, SETTLED_PAYMENT_PREFIX
 from features.problems import Problems
 from kernel import limits
 from kernel.schema import ACTION_KINDS, ADJUSTMENT_KINDS, TABLES
@@ -30,7 +29,6 @@ __all__ = [
     "check_references",
     "check_rows",
     "convert",
-    "derive_settled_payments",
     "is_in",
     "normalise",
 ]
@@ -69,10 +67,13 @@ def check_rows(typed: TypedFrame, problems: Problems) -> None:
                 f"{rows['issue_date'].iloc[i]:%Y-%m-%d}"
             ),
         )
+        not_positive = f["amount"] <= 0
+        if "voided" in f.columns:  # a voided invoice may be zeroed (QuickBooks does)
+            not_positive &= ~f["voided"].astype("boolean").fillna(False)
         _flag(
             typed,
             problems,
-            f["amount"] <= 0,
+            not_positive,
             "amount",
             lambda i, rows: f"invoice amount {rows['amount'].iloc[i]:g} is not positive",
         )
@@ -153,37 +154,6 @@ def check_duplicates(sources: list[TypedFrame], problems: Problems) -> None:
         problems.add(source.file, mine_lines, source.label(key), reason)
 
 
-def derive_settled_payments(invoices: TypedFrame) -> TypedFrame | None:
-    """One full payment per settled invoice, as if read from the invoice file.
-
-    A repeated invoice_id yields one payment, from its first row (the row the reference
-    checks take as the invoice): the repeat is reported once, as a duplicate invoice.
-    """
-    f = invoices.frame
-    if SETTLED_COLUMN not in f.columns:
-        return None
-    first = ~f["invoice_id"].duplicated(keep="first").to_numpy(dtype=bool)
-    settled = f[first & (f[SETTLED_COLUMN].notna() & f["invoice_id"].notna()).to_numpy()]
-    payments = pd.DataFrame(
-        {
-            "payment_id": (SETTLED_PAYMENT_PREFIX + settled["invoice_id"]).astype("str"),
-            "invoice_id": settled["invoice_id"],
-            "customer_id": settled["customer_id"],
-            "payment_date": settled[SETTLED_COLUMN],
-            "amount": settled["amount"],
-        },
-        index=settled.index,
-    )
-    labels = {
-        "payment_id": invoices.label("invoice_id"),
-        "invoice_id": invoices.label("invoice_id"),
-        "customer_id": invoices.label("customer_id"),
-        "payment_date": invoices.label(SETTLED_COLUMN),
-        "amount": invoices.label("amount"),
-    }
-    return TypedFrame("payments", invoices.file, payments, labels, list(payments.columns))
-
-
 def check_references(
     table: str,
     sources: list[TypedFrame],
@@ -191,6 +161,7 @@ def check_references(
     customers: pd.Index,
     invoices: pd.DataFrame,
     problems: Problems,
+    rejected: Mapping[str, pd.Index] | None = None,
 ) -> None:
     """Foreign keys and the rules that need the parent row.
 
@@ -201,15 +172,20 @@ def check_references(
         invoices: known invoices (files and store), unique index invoice_id, columns
             customer_id and issue_date.
         problems: where to record problems.
+        rejected: ids left out with a reject file, per parent table ("customers",
+            "invoices"): a row naming one is told its parent was rejected.
 
-    Missing payment customer ids are filled from the invoice, in place.
+    Missing payment customer ids are filled from the invoice, in place. A payment (or
+    credit note) dated before its invoice's issue date is a prepayment, not a problem
+    (`features.timeline` counts it on the issue date).
     """
     for typed in sources:
         f = typed.frame
+        gone = rejected or {}
         if table in ("invoices", "actions"):
-            _unknown(typed, problems, "customer_id", customers, "customer")
+            _unknown(typed, problems, "customer_id", customers, "customer", gone.get("customers"))
         if table in ("payments", "adjustments", "actions"):
-            _unknown(typed, problems, "invoice_id", invoices.index, "invoice")
+            _unknown(typed, problems, "invoice_id", invoices.index, "invoice", gone.get("invoices"))
         if table in ("payments", "actions"):
             parent = invoices.reindex(f["invoice_id"])
             parent_customer = pd.Series(parent["customer_id"].to_numpy(), index=f.index)
@@ -224,17 +200,6 @@ def check_references(
                 "customer_id",
                 partial(_customer_mismatch, parent_customer),
             )
-            if table == "payments":
-                # A known invoice has a known customer, and a payment's customer must
-                # match it: no separate unknown-customer check needed.
-                issued = pd.Series(parent["issue_date"].to_numpy(), index=f.index)
-                _flag(
-                    typed,
-                    problems,
-                    f["payment_date"] < issued,
-                    "payment_date",
-                    partial(_paid_before_issue, issued),
-                )
 
 
 def _customer_mismatch(invoice_customer: pd.Series, i: int, rows: pd.DataFrame) -> str:
@@ -244,23 +209,21 @@ def _customer_mismatch(invoice_customer: pd.Series, i: int, rows: pd.DataFrame) 
     )
 
 
-def _paid_before_issue(issued: pd.Series, i: int, rows: pd.DataFrame) -> str:
-    return (
-        f"payment date {rows['payment_date'].iloc[i]:%Y-%m-%d} is before the "
-        f"invoice's issue date {issued.loc[rows.index[i]]:%Y-%m-%d}"
-    )
-
-
 def _unknown(
-    typed: TypedFrame, problems: Problems, column: str, known: pd.Index, what: str
+    typed: TypedFrame,
+    problems: Problems,
+    column: str,
+    known: pd.Index,
+    what: str,
+    rejected: pd.Index | None = None,
 ) -> None:
     values = typed.frame[column]
-    _flag(
-        typed,
-        problems,
-        values.notna() & ~is_in(values, known),
-        column,
-        lambda i, rows: (
-            f"unknown {what} {rows[column].iloc[i]!r}: not in the {what}s file nor in the store"
-        ),
-    )
+    gone = set() if rejected is None else set(rejected)
+
+    def reason(i: int, rows: pd.DataFrame) -> str:
+        value = rows[column].iloc[i]
+        if value in gone:
+            return f"{what} {value!r} is rejected (see its own line): this row goes with it"
+        return f"unknown {what} {value!r}: not in the {what}s file nor in the store"
+
+    _flag(typed, problems, values.notna() & ~is_in(values, known), column, reason)

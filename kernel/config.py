@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         "to serve a historical ledger, e.g. in demos and tests.",
     )
 
+    base_currency: str = Field(
+        default="EUR",
+        description="Currency every stored amount is in (ISO 4217 code, e.g. EUR): "
+        "invoices in other currencies are converted on import at the rate of their issue "
+        "date (exchange_rates.csv), their payments at the invoice's rate.",
+    )
+
     # Input limits: every door (API, import, mapping, events) rejects values outside them,
     # so the store never holds a value the feature code cannot read.
     date_min: datetime.date = Field(
@@ -238,6 +245,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+    @field_validator("base_currency", mode="after")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        code = value.strip().upper()
+        if not (len(code) == 3 and code.isascii() and code.isalpha()):
+            raise ValueError(
+                f"base_currency {value!r} must be a 3-letter ISO 4217 code such as EUR, "
+                "GBP or USD (set DUECAST_BASE_CURRENCY)"
+            )
+        return code
 
     @field_validator("home", "models_dir", mode="after")
     @classmethod

@@ -88,6 +88,15 @@ TABLES: dict[str, TableSpec] = {
             Column("currency", "str", required=False),
             Column("disputed", "bool", required=False),
             Column("dispute_date", "date", required=False),
+            # Currencies (`features.currency`): `amount` is stored in the base currency;
+            # the import fills original_amount (the amount in `currency`) and fx_rate
+            # (the rate used). A file may carry fx_rate: that rate then wins. Rates are
+            # text here, read by `features.currency`, so no rate is rounded to cents.
+            Column("original_amount", "money", required=False),
+            Column("fx_rate", "str", required=False),
+            # Voided / cancelled in the source system: kept with its history, left out of
+            # features, labels, exposure, the worklist and training (`features.ledger_store`).
+            Column("voided", "bool", required=False),
         ),
     ),
     "payments": TableSpec(
@@ -99,6 +108,7 @@ TABLES: dict[str, TableSpec] = {
             Column("customer_id", "str", required=False),
             Column("payment_date", "date"),
             Column("amount", "money"),
+            Column("original_amount", "money", required=False),  # in the invoice's currency
         ),
     ),
     "adjustments": TableSpec(
@@ -110,6 +120,20 @@ TABLES: dict[str, TableSpec] = {
             Column("date", "date"),
             Column("amount", "money"),
             Column("kind", "str"),
+            Column("original_amount", "money", required=False),  # in the invoice's currency
+        ),
+    ),
+    # 1 unit of `currency` = `rate` units of the base currency, from `rate_date` on. The
+    # key is made by the import from the other two ("USD:2024-01-31"), so a file needs
+    # no id column and a re-imported rate updates its row.
+    "exchange_rates": TableSpec(
+        "exchange_rates",
+        "rate_id",
+        (
+            Column("rate_id", "str", required=False),
+            Column("rate_date", "date"),
+            Column("currency", "str"),
+            Column("rate", "str"),
         ),
     ),
     "actions": TableSpec(
@@ -130,5 +154,13 @@ TABLES: dict[str, TableSpec] = {
     ),
 }
 
-# Parents before children, so foreign keys resolve inside one import.
-IMPORT_ORDER: tuple[str, ...] = ("customers", "invoices", "payments", "adjustments", "actions")
+# Parents before children, so foreign keys resolve inside one import; the rates the
+# invoices are converted at come first.
+IMPORT_ORDER: tuple[str, ...] = (
+    "exchange_rates",
+    "customers",
+    "invoices",
+    "payments",
+    "adjustments",
+    "actions",
+)

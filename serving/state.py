@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from features.changes import changes_since, latest_seq
+from features.currency_rates import latest_rates
 from features.ledger import UnreadableRow, read_ledger
+from kernel.config import get_settings
 from kernel.errors import CustomerUnavailableError, UnknownEntityError
 from kernel.policy import PolicySettings
 from serving.approvals import active_reservations
@@ -72,14 +74,28 @@ class ServingState:
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     # Approved orders active on `as_of`, by customer (see the module docstring).
     reservations: dict[str, tuple[Reservation, ...]] = field(default_factory=dict)
+    # Every amount is in `base_currency`; an order in another currency is converted at
+    # its latest rate on or before `as_of` (`features.currency`), held here so an
+    # order never reads the store for it. Read at build and with every refresh.
+    base_currency: str = "EUR"
+    rates: dict[str, float] = field(default_factory=dict)
     _ranked: tuple[list[WorklistItem], list[WorklistItem]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(
-        cls, engine: sa.Engine, *, bundle: Bundle, policy: PolicySettings, as_of: dt.date
+        cls,
+        engine: sa.Engine,
+        *,
+        bundle: Bundle,
+        policy: PolicySettings,
+        as_of: dt.date,
+        base_currency: str | None = None,
     ) -> ServingState:
-        """Load the whole store and build every customer's entry (app start, reload)."""
+        """Load the whole store and build every customer's entry (app start, reload).
+
+        `base_currency` defaults to the settings' (`DUECAST_BASE_CURRENCY`).
+        """
         start = time.perf_counter()
         policy = policy.with_grade_cutoffs(bundle.thresholds)
         with engine.connect() as conn:
@@ -87,6 +103,7 @@ class ServingState:
         ledger, bad = read_ledger(engine)
         with engine.connect() as conn:
             reservations = active_reservations(conn, as_of=as_of)
+            rates = latest_rates(conn, as_of)
         unreadable = _failures_of(bad)
         entries, fallback, failed = build_entries_isolated(
             ledger, bundle=bundle, policy=policy, as_of=as_of
@@ -113,6 +130,8 @@ class ServingState:
             fallback_amount=fallback,
             failed=failed,
             reservations=reservations,
+            base_currency=base_currency or get_settings().base_currency,
+            rates=rates,
         )
 
     def entry(self, customer_id: str) -> CustomerEntry:
@@ -174,6 +193,7 @@ class ServingState:
         fresh, failed = self._entries_and_failures(engine, ids, self.as_of)
         with engine.connect() as conn:
             reserved = active_reservations(conn, as_of=self.as_of, customer_ids=ids)
+            self.rates = latest_rates(conn, self.as_of)  # an import may have brought rates
         with self._lock:
             for cid in ids:
                 old = self.entries.get(cid)

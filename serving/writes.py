@@ -26,8 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from features.changes import log_change
 from features.store import TABLE_OBJECTS, credit_limit_changes, idempotency_keys
-from kernel.errors import ConflictError, InvalidRequestError, StoreError, UnknownEntityError
+from kernel.errors import ConflictError, StoreError, UnknownEntityError
 from serving.approvals import lock_customer
+from serving.event_currency import invoice_in_base, payment_in_base
 
 __all__ = [
     "LimitChange",
@@ -138,12 +139,16 @@ def _upsert(
     return WriteResult(id=id_, customer_id=customer_id, status=status)
 
 
-def record_invoice(engine: sa.Engine, invoice: Mapping[str, Any]) -> WriteResult:
-    """Store an invoice event (canonical invoice columns).
+def record_invoice(
+    engine: sa.Engine, invoice: Mapping[str, Any], *, base_currency: str = "EUR"
+) -> WriteResult:
+    """Store an invoice event (canonical invoice columns), its amount in `base_currency`
+    (`serving.event_currency`).
 
     Raises:
         UnknownEntityError: the customer is not in the store.
         ConflictError: the invoice exists for another customer.
+        InvalidRequestError: its currency has no stored exchange rate.
     """
     values = dict(invoice)
     values["disputed"] = bool(values.get("disputed") or values.get("dispute_date"))
@@ -157,6 +162,7 @@ def record_invoice(engine: sa.Engine, invoice: Mapping[str, Any]) -> WriteResult
 
     with engine.begin() as conn:
         _require_customer(conn, values["customer_id"])
+        values = invoice_in_base(conn, values, base_currency)
         result = _upsert(
             conn, _invoices, "invoice_id", values, values["customer_id"], check=same_owner
         )
@@ -165,17 +171,18 @@ def record_invoice(engine: sa.Engine, invoice: Mapping[str, Any]) -> WriteResult
 
 
 def record_payment(engine: sa.Engine, payment: Mapping[str, Any]) -> WriteResult:
-    """Store a payment event (canonical payment columns; customer_id may be omitted).
+    """Store a payment event (canonical payment columns; customer_id may be omitted),
+    converted at its invoice's exchange rate. A payment before the invoice's issue date
+    is a prepayment, stored like an import stores one.
 
     Raises:
         UnknownEntityError: the invoice is not in the store.
         ConflictError: the payment names another customer than its invoice's.
-        InvalidRequestError: the payment is dated before the invoice was issued.
     """
     values = dict(payment)
     with engine.begin() as conn:
         invoice = conn.execute(
-            sa.select(_invoices.c.customer_id, _invoices.c.issue_date).where(
+            sa.select(_invoices.c.customer_id, _invoices.c.fx_rate).where(
                 _invoices.c.invoice_id == values["invoice_id"]
             )
         ).first()
@@ -189,11 +196,7 @@ def record_payment(engine: sa.Engine, payment: Mapping[str, Any]) -> WriteResult
                 f"payment {values['payment_id']!r} names customer {given!r} but invoice "
                 f"{values['invoice_id']!r} belongs to {invoice.customer_id!r}"
             )
-        if values["payment_date"] < _comparable(invoice.issue_date):
-            raise InvalidRequestError(
-                f"payment {values['payment_id']!r} is dated {values['payment_date']}, before "
-                f"its invoice was issued ({invoice.issue_date})"
-            )
+        values = payment_in_base(values, invoice.fx_rate)
         values["customer_id"] = invoice.customer_id
         result = _upsert(conn, _payments, "payment_id", values, invoice.customer_id)
     logger.info("payment event %s: %s", result.id, result.status)

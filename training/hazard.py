@@ -38,6 +38,7 @@ from training.hazard_data import (
     observations,
     payment_distribution,
 )
+from training.hazard_row import row_distribution
 from training.models import monotone_params
 from training.row_predict import RowPredictor
 
@@ -48,7 +49,6 @@ logger = logging.getLogger(__name__)
 _KIND = "discrete_time_hazard"
 # Invoices per prediction chunk: bounds the K-fold expanded matrix in memory.
 _CHUNK_INVOICES = 16_384
-_OUTPUT_KEYS = ("p_default", "mean", "p10", "p50", "p90")
 
 
 @dataclass
@@ -60,6 +60,15 @@ class HazardModel:
     horizon_days: int
     feature_names: list[str]
     _row_predictor: RowPredictor | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def _bins(self) -> range:
+        """The interval column's values, one per bin."""
+        return range(self.num_bins)
+
+    @property
+    def _edges(self) -> list[float]:
+        return [float(e) for e in self.edges]
 
     @property
     def num_bins(self) -> int:
@@ -130,22 +139,18 @@ class HazardModel:
         dist = self.predict(X, days_overdue)
         return {key: dist[key] for key in ("mean", "p10", "p50", "p90")}
 
-    def predict_row(self, x: np.ndarray, days_overdue: float | None = None) -> dict[str, float]:
-        """p_default, mean, p10, p50, p90 of one (1, f) row, through the fast one-row API."""
+    def predict_row(
+        self, x: np.ndarray, days_overdue: float | None = None, *, quantiles: bool = True
+    ) -> dict[str, float]:
+        """p_default, mean (and p10, p50, p90 with `quantiles`) of one (1, f) row, through
+        the fast one-row API and the one-row distribution (`training.hazard_row`)."""
         x = self._check(np.asarray(x, dtype="float64").reshape(1, -1))
         if self._row_predictor is None:
             self._row_predictor = RowPredictor(self.booster)
-        predictor = self._row_predictor
-        k = self.num_bins
         row = np.empty(x.shape[1] + 1, dtype="float64")
         row[:-1] = x[0]
-        hazards = np.empty((1, k), dtype="float64")
-        for b in range(k):
-            row[-1] = b
-            hazards[0, b] = predictor(row)
-        overdue = None if days_overdue is None else np.array([float(days_overdue)])
-        dist = payment_distribution(hazards, self.edges, overdue)
-        return {key: float(dist[key][0]) for key in _OUTPUT_KEYS}
+        hazards = self._row_predictor.sweep(row, x.shape[1], self._bins)
+        return row_distribution(hazards, self._edges, days_overdue, quantiles=quantiles)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per-feature SHAP values of the hazard's log-odds, averaged over the K bins (n, f).

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -109,6 +110,26 @@ class RowPredictor:
             )
         )
         return float(fast.out[0])
+
+    def sweep(self, row: np.ndarray, column: int, values: Sequence[float]) -> list[float]:
+        """The outputs for `row` with `column` set to each of `values` in turn.
+
+        One buffer and one pointer for every call: a hazard model predicts each of its
+        bins for one invoice this way at about half the cost of calling once per bin.
+        """
+        buffer = np.array(row, dtype=np.float64).reshape(-1)  # a copy: written below
+        if buffer.shape[0] != self.num_features:
+            raise ValueError(f"expected {self.num_features} features, got {buffer.shape[0]}")
+        fast = self._thread_config()
+        pointer = buffer.ctypes.data_as(ctypes.c_void_p)
+        out_len, out = ctypes.byref(fast.out_len), fast.out
+        predict = _LIB.LGBM_BoosterPredictForMatSingleRowFast
+        outputs = []
+        for value in values:
+            buffer[column] = value
+            _check(predict(fast.config, pointer, out_len, out))
+            outputs.append(out[0])
+        return outputs
 
     def __del__(self) -> None:
         for config in getattr(self, "_configs", ()):

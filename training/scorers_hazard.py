@@ -14,6 +14,7 @@ positive contribution means riskier / later.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,8 +42,14 @@ def _warm(model: Any) -> None:
 
 
 def _unpaid_since_row(model: Any, x: np.ndarray) -> float | None:
-    since = model.unpaid_since(x)
-    return None if since is None else float(since[0])
+    """`unpaid_since` of one (1, f) row, on floats (numpy's calls cost more than the sum)."""
+    names = model.feature_names
+    if "invoice_age_days" not in names or "invoice_terms_days" not in names:
+        return None
+    row = x.reshape(-1)
+    age = float(row[names.index("invoice_age_days")])
+    terms = float(row[names.index("invoice_terms_days")])
+    return (0.0 if math.isnan(age) else age) - (0.0 if math.isnan(terms) else terms)
 
 
 def _raw(p: np.ndarray) -> np.ndarray:
@@ -73,8 +80,8 @@ class HazardRisk:
 
     def predict_row(self, x: np.ndarray) -> float:
         """The probability of one row."""
-        row = self.model.predict_row(x, days_overdue=_unpaid_since_row(self.model, x))
-        p = float(row["p_default"])
+        since = _unpaid_since_row(self.model, x)
+        p = float(self.model.predict_row(x, days_overdue=since, quantiles=False)["p_default"])
         return p if self.calibrator is None else float(self.calibrator(_raw(np.array([p])))[0])
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
@@ -115,10 +122,12 @@ class HazardTiming:
 
     def predict_row(self, x: np.ndarray, quantiles: bool = True) -> dict[str, float]:
         """The same for one row (the model computes the quantiles in the same pass)."""
-        row = self.model.predict_row(x, days_overdue=_unpaid_since_row(self.model, x))
-        keys = DAYS_LATE_KEYS if quantiles else ("mean",)
+        since = _unpaid_since_row(self.model, x)
+        row = self.model.predict_row(x, days_overdue=since, quantiles=quantiles)
+        if not quantiles:  # the interval adjustment moves only the quantiles
+            return {"mean": row["mean"]}
         adjusted = self._adjusted({k: np.array([row[k]]) for k in DAYS_LATE_KEYS})
-        return {k: float(adjusted[k][0]) for k in keys}
+        return {k: float(adjusted[k][0]) for k in DAYS_LATE_KEYS}
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Minus the hazard model's contributions: positive = riskier / later."""

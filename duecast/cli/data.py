@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,9 +17,13 @@ from duecast.cli._common import (
     user_errors,
 )
 
-# Imported at start, unlike the commands' packages: `--help` lists the profile names,
-# and this module holds only dataclasses (no pandas, no numpy).
+# Imported at start, unlike the commands' packages: `--help` lists the profile and preset
+# names, and these modules hold only dataclasses and names (no pandas, no numpy).
+from features.presets import PRESETS
 from features.synthetic_profiles import PROFILES
+
+if TYPE_CHECKING:
+    from features.importing import ImportSummary
 
 __all__ = ["features_", "generate", "import_"]
 
@@ -79,45 +83,104 @@ def generate(
 
 
 def import_(
-    directory: Annotated[Path, typer.Argument(help="Folder with customers/invoices/... files.")],
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="DIR",
+            help="Folder with the export files (not needed with --list-presets).",
+            show_default=False,
+        ),
+    ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="TOML column mapping for a foreign export format.")
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Ready-made mapping for a system's export: {', '.join(PRESETS)} "
+            "(--list-presets shows the files each expects).",
+            show_default=False,
+        ),
+    ] = None,
+    list_presets_: Annotated[
+        bool,
+        typer.Option("--list-presets", help="List the presets and the files each expects."),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check everything and count the changes; write nothing."),
+    ] = False,
+    reject_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--reject-file",
+            metavar="FILE",
+            help="Import the good rows; write the rejected ones with their problems to FILE.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Validate and import CSV/Parquet exports into the store (all or nothing, idempotent).
+    """Validate and import CSV/Excel/Parquet exports into the store (all or nothing, idempotent).
 
     A running `duecast serve` picks the changed customers up on its next request.
     """
+    if list_presets_:
+        _print_presets()
+        return
+    if directory is None:
+        raise typer.BadParameter("give the folder to import (or --list-presets)", param_hint="DIR")
+    if mapping is not None and preset is not None:
+        raise typer.BadParameter(
+            "use either --mapping FILE or --preset NAME, not both (a preset is a mapping file; "
+            "copy it and pass the copy with --mapping to change it)",
+            param_hint="--preset",
+        )
     from features.importing import import_directory
+    from features.presets import preset_path
     from features.store import get_engine
 
     settings = load_settings()
     with user_errors(), progress_bars() as progress:
+        spec = preset_path(preset) if preset is not None else mapping
         summary = import_directory(
             get_engine(settings.database_url),
             directory,
-            mapping=mapping,
+            mapping=spec,
+            dry_run=dry_run,
+            reject_file=reject_file,
             error_cap=settings.import_error_cap,
             chunk_rows=settings.import_chunk_rows,
             on_progress=progress,
         )
-    table = Table("table", "read", "inserted", "updated", "unchanged", "rejected")
-    for name, counts in summary.tables.items():
-        table.add_row(
-            name,
-            *(
-                f"{v:,}"
-                for v in (
-                    counts.read,
-                    counts.inserted,
-                    counts.updated,
-                    counts.unchanged,
-                    counts.rejected,
-                )
-            ),
-        )
+    _print_summary(summary, reject_file)
+
+
+def _print_presets() -> None:
+    from features.presets import list_presets
+
+    table = Table("preset", "reads", "expects in DIR")
+    for item in list_presets():
+        table.add_row(item.name, item.description, "\n".join(item.files))
     console.print(table)
-    if summary.customers_changed:
+    console.print("usage: duecast import DIR --preset NAME  (the mapping files: features/presets/)")
+
+
+def _print_summary(summary: ImportSummary, reject_file: Path | None) -> None:
+    columns = ("read", "inserted", "updated", "unchanged", "rejected", "deleted")
+    table = Table("table", *columns, title="dry run: nothing written" if summary.dry_run else None)
+    for name, counts in summary.tables.items():
+        table.add_row(name, *(f"{getattr(counts, c):,}" for c in columns))
+    console.print(table)
+    if summary.rejected_rows and reject_file is not None:
+        console.print(
+            f"{summary.rejected_rows:,} row(s) rejected ({summary.problems:,} problem(s)) "
+            f"-> {reject_file}"
+        )
+    if summary.dry_run:
+        console.print(
+            "dry run: nothing was written to the store; the counts are what the import would do."
+        )
+    elif summary.customers_changed:
         console.print(
             f"{summary.customers_changed:,} customer(s) changed: running servers pick them "
             "up on their next request."

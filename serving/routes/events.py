@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import EngineDep, LimitedAdminKey, RuntimeDep
+from serving.deps import EngineDep, LimitedAdminKey, RuntimeDep, SettingsDep
 from serving.errors import WRITE_STATUSES, error_responses
 from serving.schemas import EventOut, InvoiceEventRequest, PaymentEventRequest
 from serving.writes import WriteResult, record_invoice, record_payment
@@ -51,10 +52,15 @@ async def invoice_event(
     response: Response,
     engine: EngineDep,
     runtime: RuntimeDep,
+    settings: SettingsDep,
     _key: LimitedAdminKey,
 ) -> EventOut:
-    """Store the invoice; the customer's next score includes it (from the day after issue)."""
-    result = await run_in_threadpool(record_invoice, engine, body.model_dump())
+    """Store the invoice, its amount in the base currency; the customer's next score
+    includes it (from the day after issue). A currency with no stored rate is a 422."""
+    base = settings.base_currency
+    result = await run_in_threadpool(
+        partial(record_invoice, base_currency=base), engine, body.model_dump()
+    )
     await runtime.catch_up()
     return _out(result, body.issue_date, response)
 

@@ -1,7 +1,8 @@
 """Request and response models of the REST API, each with an OpenAPI example.
 
 Requests and responses are separate models (`...Request` / `...Out`); amounts are in
-the customer's currency; dates are ISO dates.
+the base currency (`DUECAST_BASE_CURRENCY`; an order may name its own, converted at the
+latest imported rate, `features.currency`); dates are ISO dates.
 
 Every request model derives from `_Request`, whose one validator holds every date and
 text of the body to the bounds of `kernel.limits` (the import holds files to the same):

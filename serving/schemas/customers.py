@@ -152,7 +152,10 @@ class CustomerOut(BaseModel):
     )
     customer_id: str
     name: str
-    currency: str | None
+    currency: str | None = Field(
+        description="The currency the customer is invoiced in; the amounts here are in the "
+        "base currency (converted on import)."
+    )
     risk_grade: str
     grade_reason: str
     p_default: float | None = Field(

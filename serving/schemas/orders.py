@@ -80,7 +80,12 @@ class OrderDecisionRequest(_Request):
     customer_id: str = Id
     amount: float = _amount(description="Order amount, at least one cent.")
     currency: str | None = Field(
-        default=None, min_length=3, max_length=3, description="Must match the customer's."
+        default=None,
+        min_length=3,
+        max_length=3,
+        description="Currency of the amount (default: the customer's). Converted to the "
+        "base currency at its latest imported rate for the exposure check; 422 when no "
+        "rate is known.",
     )
     order_date: dt.date | None = Field(
         default=None, description="Day of the decision (default: the serving date)."

@@ -4,6 +4,8 @@ One dict of features from the customer's cached state (`features.online`), one m
 row (`Bundle.row`), no DataFrame; the decision itself is the pure
 `serving.decisions.orders.order_decision`, on the customer's real-time exposure
 (`ServingState.exposure`) against its approved limit (the suggested one when it has none).
+Exposure and limits are in the base currency: an order in another currency is converted
+first, at the rate the state holds in memory (`in_base_currency`).
 
 Two steps. `assess_order` decides from memory, with no database. An approval for the
 serving day is final only once `confirm_order` has reserved its amount in the store
@@ -37,7 +39,14 @@ from serving.schemas.orders import ExposureOut, ReservationOut
 from serving.state import ServingState
 from serving.usecases.present import grade_reasons, model_reasons, optional
 
-__all__ = ["OrderDraft", "assess_order", "confirm_order", "decide_order", "exposure_out"]
+__all__ = [
+    "OrderDraft",
+    "assess_order",
+    "confirm_order",
+    "decide_order",
+    "exposure_out",
+    "in_base_currency",
+]
 
 # An order this many times the customer's usual invoice is named among the reasons.
 _LARGE_ORDER = 2.0
@@ -52,6 +61,29 @@ def exposure_out(exposure: Exposure) -> ExposureOut:
         reserved_orders=exposure.reservations,
         total=exposure.total,
     )
+
+
+def in_base_currency(state: ServingState, amount: float, currency: str | None) -> float:
+    """An order amount in the base currency, at its currency's rate held in memory.
+
+    No currency means the base currency (the caller passes the customer's when the
+    order names none). Like an invoice, the order is valued at its day's rate: the
+    latest on or before the serving date (`features.currency`).
+
+    Raises:
+        InvalidRequestError: no rate is known for the currency (422).
+    """
+    code = (currency or state.base_currency).upper()
+    if code == state.base_currency:
+        return amount
+    rate = state.rates.get(code)
+    if rate is None:
+        raise InvalidRequestError(
+            f"no exchange rate for {code}: amounts are decided in {state.base_currency}; "
+            f"import {code} rates (exchange_rates.csv: rate_date, currency, rate = the value "
+            f"of 1 {code} in {state.base_currency}) or send the order in {state.base_currency}"
+        )
+    return round(amount * rate, 2)
 
 
 @dataclass(frozen=True)
@@ -69,6 +101,7 @@ class _Order:
     expected_days_late: float
     usual: object  # the order amount over the customer's usual invoice, when known
     live: bool  # decided for the serving day: an approval reserves its amount
+    converted: str | None = None  # how an order in another currency was converted
 
 
 @dataclass(frozen=True)
@@ -107,6 +140,8 @@ def _answer(
     )
     verdict = "review" if order.own_review and decision.decision == "approve" else decision.decision
     reasons = [ReasonOut(text=text, source="policy") for text in decision.reasons]
+    if order.converted:
+        reasons.append(ReasonOut(text=order.converted, source="policy"))
     if kind == "suggested":
         reasons.append(
             ReasonOut(
@@ -181,16 +216,20 @@ def assess_order(
 
     Raises:
         UnknownEntityError: the customer is not known.
-        InvalidRequestError: the currency is not the customer's, or an attribute is not
-            one the served model knows (`serving.attributes`).
+        InvalidRequestError: no exchange rate is known for the order's currency (or, when
+            it names none, the customer's), or an attribute is not one the served model
+            knows (`serving.attributes`).
     """
     as_of = order_date or state.as_of
     entry, held = _entry_for(state, engine, customer_id, as_of)
-    if currency and entry.currency and currency.upper() != entry.currency.upper():
-        raise InvalidRequestError(
-            f"customer {customer_id!r} is invoiced in {entry.currency}, the order is in "
-            f"{currency}: convert the amount to {entry.currency}"
-        )
+    code = (currency or entry.currency or state.base_currency).upper()
+    given, amount = amount, in_base_currency(state, amount, code)
+    converted = (
+        f"the order of {given:,.2f} {code} is {amount:,.2f} {state.base_currency} at the "
+        f"rate {state.rates[code]:g}"
+        if code != state.base_currency
+        else None
+    )
     bundle, policy = state.bundle, state.policy
     values = new_invoice_features(
         entry.features,
@@ -226,6 +265,7 @@ def assess_order(
         expected_days_late=float(scores.days_late[0]),
         usual=values.get("invoice_amount_vs_usual"),
         live=live,
+        converted=converted,
     )
     answer = _answer(state, order, held)
     reserving = live and policy.reservation_days > 0 and answer.decision == "approve"
@@ -304,8 +344,9 @@ def decide_order(
 
     Raises:
         UnknownEntityError: the customer is not known.
-        InvalidRequestError: the currency is not the customer's, or an attribute is not
-            one the served model knows (`serving.attributes`).
+        InvalidRequestError: no exchange rate is known for the order's currency (or, when
+            it names none, the customer's), or an attribute is not one the served model
+            knows (`serving.attributes`).
     """
     draft = assess_order(
         state,

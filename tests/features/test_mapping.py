@@ -37,6 +37,60 @@ def test_documented_example_is_a_valid_mapping() -> None:
     assert mapping.for_table("payments").candidate_files() == ["payments.csv", "payments.parquet"]
 
 
+def _documented_examples() -> dict[str, str]:
+    """Every "Example: ...::" block of the reference, by its title."""
+    doc = features.mapping.__doc__
+    assert doc is not None
+    examples = {}
+    for part in doc.split("\nExample: ")[1:]:
+        title, body = part.split("::\n", 1)
+        examples[title] = textwrap.dedent("\n\n".join(_leading_block(body.lstrip("\n"))))
+        assert examples[title].strip(), title
+    return examples
+
+
+def _leading_block(body: str) -> list[str]:
+    """The indented paragraphs right after "::" (the example), up to the next prose."""
+    out = []
+    for paragraph in body.split("\n\n"):
+        if paragraph.strip() and not paragraph.startswith("    "):
+            break
+        out.append(paragraph)
+    return out
+
+
+def test_every_documented_capability_example_is_a_valid_mapping() -> None:
+    examples = _documented_examples()
+    assert len(examples) == 4
+
+    parsed = {title: parse_mapping(tomllib.loads(text)) for title, text in examples.items()}
+
+    routed = parsed["an Excel workbook, title lines, rows routed by type"]
+    invoices, payments = routed.for_table("invoices"), routed.for_table("payments")
+    assert (invoices.file, invoices.sheet, invoices.skip_rows) == ("ledger.xlsx", "Transactions", 2)
+    assert invoices.where == {"Type": ("Invoice",)} and payments.where == {"Type": ("Payment",)}
+    assert invoices.where_not == {"Status": ("Draft",)}
+    keyed = parsed["ids made from several columns (no id column in the export)"]
+    assert keyed.for_table("invoices").key == ("School Year", "Student", "Fee")
+    assert keyed.for_table("payments").row_key
+    lines = parsed[
+        "line items, credit notes, paid amounts, terms, voids and customers from invoices"
+    ]
+    inv = lines.for_table("invoices")
+    assert inv.lines and inv.negative == "credit_note" and inv.credit_for == "Applied To"
+    assert (inv.paid_amount, inv.balance, inv.last_payment_date) == (
+        "Amount Paid",
+        "Balance Due",
+        "Last Payment",
+    )
+    assert inv.terms_codes == {"Due on receipt": 0, "NAA8": 30} and inv.terms_days == 30
+    assert (inv.void_column, inv.void_values) == ("Status", ("Void", "Cancelled"))
+    assert inv.date_format_for("last_payment_date") == "%m/%d/%Y"
+    assert lines.derives_customers and lines.derives_payments
+    money = parsed["money as people write it"].for_table("invoices")
+    assert (money.decimal, money.thousands) == (",", ".")
+
+
 def test_no_mapping_is_the_canonical_format() -> None:
     mapping = load_mapping(None)
     assert not mapping.derives_payments
@@ -47,7 +101,7 @@ def test_no_mapping_is_the_canonical_format() -> None:
     ("toml", "message"),
     [
         ("[bills]\nfile = 'x.csv'", "unknown table or option 'bills'"),
-        ("[invoices]\nsheet = 'x'", "unknown key(s) 'sheet'"),
+        ("[invoices]\nsheets = 'x'", "unknown key(s) 'sheets'"),
         ("[invoices.columns]\ninvoice_no = 'Doc No'", "unknown canonical column(s) 'invoice_no'"),
         ("[invoices.columns]\ninvoice_id = 7", "invoice_id must be a non-empty string"),
         ("[invoices.values.disputed]\nYes = 'true'", "must be true or false"),
@@ -60,7 +114,34 @@ def test_no_mapping_is_the_canonical_format() -> None:
         ("[invoices]\ndelimiter = ';;'", "delimiter must be one character"),
         ("[invoices]\nencoding = 'klingon'", "unknown encoding 'klingon'"),
         ("[invoices]\ndecimal = ';'", 'decimal must be "." or ","'),
-        ("[invoices]\nfile = 'x.xlsx'", "must end in one of .csv"),
+        ("[invoices]\nfile = 'x.xls'", "must end in one of .csv"),
+        ("[invoices]\nfile = 'x.csv'\nsheet = 'S'", "sheet is only read from an .xlsx file"),
+        ("[invoices]\nfile = 'x.xlsx'\nsheet = -1", "sheet must be a sheet name"),
+        ("[invoices]\nskip_rows = -2", "skip_rows must be a whole number from 0"),
+        ("[invoices.where]\nType = 'x'\nStatus = []", "'Status' must be a non-empty list of texts"),
+        ("[invoices]\nwhere = 3", "where must be a table of column = [values]"),
+        ("[invoices]\nkey = 'rows'", 'key must be "row" or a list of distinct column names'),
+        ("[invoices]\nkey = ['A', 'A']", "key must be"),
+        (
+            "[invoices]\nkey = ['A']\n[invoices.columns]\ninvoice_id = 'No'",
+            "key generates the invoices id, so it cannot also be mapped",
+        ),
+        ("[invoices]\nlines = 'yes'", "lines must be true or false"),
+        ("[invoices]\nnegative = 'ignore'", 'negative must be "reject" or "credit_note"'),
+        ("[invoices]\ncredit_for = 'Ref'", 'credit_for is only read with negative = "credit_note"'),
+        ("[invoices]\nlast_payment_date = 'Paid On'", "last_payment_date needs paid_amount or"),
+        ("[invoices]\npaid_amount = ''", "paid_amount must be a non-empty string"),
+        ("[invoices]\nterms_days = 1000", "terms_days must be a whole number from 0 to"),
+        ("[invoices.terms_codes]\nNet30 = 'thirty'", "Net30 must be a whole number"),
+        ("[invoices]\nvoid = 'Void'", 'void must be { column = "Status", values'),
+        ("[invoices]\nvoid = { column = 'S', values = [] }", "void must be"),
+        ("[payments]\nlines = true", "lines is only meaningful for [invoices]"),
+        ("[invoices]\nfrom_invoices = true", "from_invoices is only meaningful for [customers]"),
+        (
+            "[customers]\nfrom_invoices = true\nfile = 'c.csv'",
+            "from_invoices = true reads no customers file, so 'file' cannot be used",
+        ),
+        ("[invoices.date_formats]\npaid_amount = '%d.%m.%Y'", "'paid_amount' is not a date"),
         ("[payments]\nsettled_date = 'Paid'", "settled_date is only meaningful for [invoices]"),
         ("[customers.defaults]\ncredit_limit = 'lots'", "must be a number"),
     ],
@@ -170,7 +251,7 @@ def foreign_export(folder: Path, *, invoices: int = 12, bad_settlement: bool = F
         day = 1 + i
         cleared = f"{day + 10:02d}.04.2024" if i % 3 else ""  # every third one still open
         if bad_settlement and i == 4:
-            cleared = "01.01.2024"  # before its issue date: line 6
+            cleared = "32.01.2024"  # not a date: line 6
         amount = f"{1000 + 250 * i:,}".replace(",", ".") + f",{i:02d}"
         rows.append(
             f"R-{i};K{1 + i % 2};{day:02d}.03.2024;{day:02d}.04.2024;{amount};"
@@ -220,7 +301,7 @@ def test_derived_payment_problems_point_at_the_invoice_line(
 
     (row,) = exc.value.bad_rows
     assert (row.file, row.line, row.column) == ("open_items.csv", 6, "Clearing Date")
-    assert "payment date 2024-01-01 is before the invoice's issue date 2024-03-05" in row.reason
+    assert "cannot read '32.01.2024' as a date" in row.reason
 
 
 @pytest.mark.parametrize("customer", [b"K1", b"K2"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from features.importing import import_directory
@@ -91,9 +93,38 @@ def test_rows_with_wrong_field_count_are_reported_with_their_line(tmp_path: Path
     ]
 
 
-def test_duplicate_header_names_are_an_error(tmp_path: Path) -> None:
-    with pytest.raises(DataImportError, match="'amount' more than once"):
-        read_raw(write(tmp_path / "x.csv", "id,amount,amount\n1,2,3\n"))
+def test_duplicate_header_names_are_renamed_and_listed(tmp_path: Path) -> None:
+    text = "id,amount, amount,Note,amount,amount (2)\n1,2,3,n,4,5\n"
+    raw = read_raw(write(tmp_path / "x.csv", text))
+
+    assert list(raw.frame.columns) == [
+        "id",
+        "amount",
+        "amount (3)",  # "amount (2)" is written by the file itself, later
+        "Note",
+        "amount (4)",
+        "amount (2)",
+    ]
+    assert raw.frame.loc[2].tolist() == ["1", "2", "3", "n", "4", "5"]
+    assert raw.duplicated == frozenset({"amount"})
+    assert read_raw(write(tmp_path / "y.csv", "id,amount\n1,2\n")).duplicated == frozenset()
+
+
+def test_empty_header_names_get_their_position(tmp_path: Path) -> None:
+    raw = read_raw(write(tmp_path / "x.csv", "id,,amount,\n1,a,2,b\n"))
+
+    assert list(raw.frame.columns) == ["id", "(column 2)", "amount", "(column 4)"]
+    assert raw.duplicated == frozenset()  # nameless columns are not ambiguous: unusable
+
+
+def test_parquet_duplicate_names_are_renamed_too(tmp_path: Path) -> None:
+    table = pa.table([pa.array(["a"]), pa.array([1]), pa.array([2])], names=["id", "x ", "x"])
+    pq.write_table(table, tmp_path / "x.parquet")
+
+    raw = read_raw(tmp_path / "x.parquet")
+
+    assert list(raw.frame.columns) == ["id", "x", "x (2)"]
+    assert raw.frame["x (2)"].tolist() == [2] and raw.duplicated == frozenset({"x"})
 
 
 def test_parquet_keeps_native_types_and_numbers_rows_like_lines(tmp_path: Path) -> None:
@@ -124,7 +155,8 @@ def test_missing_folder_and_missing_files_are_named(tmp_path: Path, sqlite_url: 
     with pytest.raises(DataImportError) as exc:
         import_directory(engine, folder)
     message = str(exc.value)
-    assert "invoices.csv or invoices.parquet; payments.csv or payments.parquet" in message
+    assert "missing required file(s): invoices.csv or invoices.parquet" in message
+    assert "payments" not in message  # a ledger with no payments yet is valid
     assert "Found: Invoices.CSV, customers.csv" in message
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # nothing touched
 
@@ -172,3 +204,81 @@ def test_wrong_field_counts_are_located_by_line_not_by_text(tmp_path: Path) -> N
         ("x.csv", 8, "the row has 3 field(s), the header has 2:"),
     ]
     assert "x.csv:7: the row has 1 field(s)" in str(exc.value)
+
+
+TITLED = (
+    "Invoice report\nPrinted 2026-01-05\n\nInvoice,Date,Amount\nA1,2026-01-02,10\n\n"
+    "A2,2026-01-03,20\n"
+)
+
+
+def test_skip_rows_keeps_physical_line_numbers(tmp_path: Path) -> None:
+    raw = read_raw(write(tmp_path / "x.csv", TITLED), skip_rows=3)
+
+    assert list(raw.frame.columns) == ["Invoice", "Date", "Amount"]
+    assert raw.frame["Invoice"].tolist() == ["A1", "A2"]
+    assert raw.frame.index.tolist() == [5, 7]  # header is line 4, a blank line at 6
+
+
+def test_skip_rows_without_blank_lines_numbers_from_the_header(tmp_path: Path) -> None:
+    text = "Report,,\nInvoice,Date,Amount\nA1,d,1\nA2,d,2\n"  # the one-pass numbering
+    raw = read_raw(write(tmp_path / "x.csv", text), skip_rows=1)
+
+    assert raw.frame.index.tolist() == [3, 4]
+
+
+def test_skip_rows_lines_of_broken_rows_and_open_quotes(tmp_path: Path) -> None:
+    text = 'Title "quoted\nid,name\n1,a\n2,b,c\n'
+    with pytest.raises(DataImportError) as exc:
+        read_raw(write(tmp_path / "x.csv", text), skip_rows=1)
+    assert [(r.line, r.reason[:24]) for r in exc.value.bad_rows] == [
+        (4, "the row has 3 field(s), "),
+    ]
+
+    text = 'Title\nid,name\n1,a\n2,"b\n3,c\n'
+    with pytest.raises(DataImportError, match="never closed") as exc:
+        read_raw(write(tmp_path / "y.csv", text), skip_rows=1)
+    assert [r.line for r in exc.value.bad_rows] == [4]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (TITLED, "line 1 holds only 'Invoice report'"),
+        ("Invoice report,,\nPrinted today,,\n,,\nInvoice,Date,Amount\nA1,,10\n", "line 1 holds"),
+        ("\nInvoice report\n\nInvoice,Date,Amount\nA1,d,10\n", "line 1 is empty"),
+    ],
+)
+def test_a_title_line_says_which_skip_rows_finds_the_header(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    with pytest.raises(DataImportError) as exc:
+        read_raw(write(tmp_path / "x.csv", text))
+
+    message = str(exc.value)
+    assert said in message and "looks like a title" in message
+    assert "line 4 looks like the header (3 names): set skip_rows = 3" in message
+    assert "more than once" not in message
+    assert read_raw(write(tmp_path / "x.csv", text), skip_rows=3).frame.columns[0] == "Invoice"
+
+
+def test_a_wrong_skip_rows_is_corrected_from_where_it_points(tmp_path: Path) -> None:
+    with pytest.raises(DataImportError, match=r"line 2 holds only 'Printed.*skip_rows = 3"):
+        read_raw(write(tmp_path / "x.csv", TITLED), skip_rows=1)
+    with pytest.raises(DataImportError, match=r"line 3 \(after skip_rows = 2\) is empty"):
+        read_raw(write(tmp_path / "y.csv", "a\nb\n\nid\n1\n"), skip_rows=2)
+    with pytest.raises(DataImportError, match="skip_rows = 9 skips the whole file"):
+        read_raw(write(tmp_path / "z.csv", TITLED), skip_rows=9)
+
+
+def test_skip_rows_must_fit_the_file(tmp_path: Path) -> None:
+    pd.DataFrame({"id": ["a"]}).to_parquet(tmp_path / "x.parquet")
+    with pytest.raises(DataImportError, match="Parquet files have none"):
+        read_raw(tmp_path / "x.parquet", skip_rows=1)
+    with pytest.raises(DataImportError, match="skip_rows = -1 cannot apply"):
+        read_raw(write(tmp_path / "x.csv", TITLED), skip_rows=-1)
+
+
+def test_a_one_column_file_is_not_taken_for_a_title(tmp_path: Path) -> None:
+    raw = read_raw(write(tmp_path / "x.csv", "id\nA1\nA2\n"))
+    assert raw.frame["id"].tolist() == ["A1", "A2"]

@@ -14,7 +14,7 @@ from features.store import ensure_schema, get_engine, schema_revision
 from kernel.config import Settings
 
 # The newest migration (features/migrations/versions): a new one must be listed here.
-HEAD = "0006"
+HEAD = "0008"
 
 
 def test_defaults_live_under_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,6 +31,15 @@ def test_env_overrides_and_bad_values_fail_fast(monkeypatch: pytest.MonkeyPatch)
     assert Settings().database_url == "postgresql+psycopg://u@h/db"
     monkeypatch.setenv("DUECAST_HORIZON_DAYS", "0")
     with pytest.raises(ValidationError, match="horizon_days"):
+        Settings()
+
+
+def test_base_currency_is_three_capital_letters(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().base_currency == "EUR"
+    monkeypatch.setenv("DUECAST_BASE_CURRENCY", "usd")
+    assert Settings().base_currency == "USD"  # case is not a mistake worth stopping for
+    monkeypatch.setenv("DUECAST_BASE_CURRENCY", "EURO")
+    with pytest.raises(ValidationError, match="base_currency"):
         Settings()
 
 
@@ -72,6 +81,7 @@ def test_schema_created_then_left_alone(db_url: str) -> None:
         "attribute_kinds",
         "order_reservations",
         "credit_limit_changes",
+        "exchange_rates",
     } <= tables
     ensure_schema(engine)  # at head: nothing to do, no error
     assert schema_revision(engine) == HEAD

@@ -243,6 +243,11 @@ def _apply_bulk(f: _Frames, cutoff: pd.Timestamp, when: pd.Timestamp, kind: str,
         _reduce(f, when, "add_payment" if kind == "settle_all" else "write_off", early, 1.0)
 
 
+def _typed_like(extra: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """`extra` in `table`'s dtypes; the columns it lacks (original amounts) stay empty."""
+    return extra.astype({c: t for c, t in table.dtypes.items() if c in extra.columns})
+
+
 def _reduce(
     f: _Frames, when: pd.Timestamp, kind: str, rows: Sequence[int] | pd.Index, factor: float
 ) -> None:
@@ -261,9 +266,7 @@ def _reduce(
                 "amount": amounts,
             }
         )
-        f.payments = pd.concat(
-            [f.payments, extra.astype(f.payments.dtypes.to_dict())], ignore_index=True
-        )
+        f.payments = pd.concat([f.payments, _typed_like(extra, f.payments)], ignore_index=True)
     else:
         extra = pd.DataFrame(
             {
@@ -275,7 +278,7 @@ def _reduce(
             }
         )
         f.adjustments = pd.concat(
-            [f.adjustments, extra.astype(f.adjustments.dtypes.to_dict())], ignore_index=True
+            [f.adjustments, _typed_like(extra, f.adjustments)], ignore_index=True
         )
 
 

@@ -22,6 +22,7 @@ from features.spec import (
 )
 from kernel.policy import GRADES, PolicySettings
 from serving.decisions.grades import assess_grade
+from training.baselines import fit_linear, fit_logistic
 from training.bundle import ScoreCalibrator
 from training.hazard import HazardModel, fit_hazard
 from training.models import (
@@ -137,3 +138,42 @@ def test_the_hazard_model_is_monotone_through_its_hazards() -> None:
         worse = rows.copy()
         worse[:, FEATURE_COLUMNS.index(feature)] += 1.0
         assert np.all(model.p_default(worse) >= model.p_default(rows) - 1e-9), feature
+
+
+@pytest.fixture(scope="module")
+def linear() -> tuple:
+    """The logistic and ridge baselines fitted on rows whose labels wave against the spec."""
+    X, score = _matrix(3000, seed=5)
+    rng = np.random.default_rng(6)
+    y = (rng.random(len(X)) < 1 / (1 + np.exp(-(score - 2.0)))).astype("int64")
+    days = 10 * score + rng.normal(scale=3, size=len(X))
+    # A wrong-way feature the data insists on: the baselines must not follow it.
+    j = FEATURE_COLUMNS.index(DIRECTED[0])
+    y = np.where(X[:, j] > 1.0, 0, y)
+    days = days - 30 * X[:, j]
+    names = list(FEATURE_COLUMNS)
+    return X, fit_logistic(X, y, feature_names=names), fit_linear(X, days, feature_names=names)
+
+
+def test_linear_baselines_leave_out_what_would_lower_risk_for_a_worse_fact(linear: tuple) -> None:
+    _, logistic, ridge = linear
+    directions = monotone_constraints(FEATURE_COLUMNS)
+    for pipeline in (logistic, ridge):
+        numeric = list(pipeline.named_steps["prepare"].transformers_[0][2])
+        coef = np.ravel(pipeline.named_steps["model"].coef_)[: len(numeric)]
+        assert all(directions[j] * c >= 0 for j, c in zip(numeric, coef, strict=True))
+        # The feature the labels push the wrong way was left out, not kept with its sign.
+        assert FEATURE_COLUMNS.index(DIRECTED[0]) not in numeric
+
+
+@settings(max_examples=200, deadline=None)
+@given(row=st.integers(0, 2999), feature=st.sampled_from(DIRECTED), step=st.floats(0.01, 5.0))
+def test_linear_baselines_never_lower_risk_for_a_worse_fact(
+    linear: tuple, row: int, feature: str, step: float
+) -> None:
+    X, logistic, ridge = linear
+    before, after = _worse(X, row, feature, step)
+    p0, p1 = (float(logistic.predict_proba(x)[0, 1]) for x in (before, after))
+    assert p1 >= p0 - 1e-12, (feature, p0, p1)
+    d0, d1 = (float(ridge.predict(x)[0]) for x in (before, after))
+    assert d1 >= d0 - 1e-9, (feature, d0, d1)

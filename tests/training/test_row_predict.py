@@ -61,3 +61,20 @@ def test_a_row_of_the_wrong_width_is_refused(data: tuple[np.ndarray, np.ndarray]
     predictor = RowPredictor(_train(X, y, "regression"))
     with pytest.raises(ValueError, match="expected 6 features, got 5"):
         predictor(X[0, :5])
+
+
+def test_a_sweep_over_one_column_equals_one_call_per_value(
+    data: tuple[np.ndarray, np.ndarray],
+) -> None:
+    X, y = data
+    booster = _train(X, y, "binary")
+    predictor = RowPredictor(booster)
+    row = X[3].copy()
+    values = [-2.0, 0.0, 0.5, 3.0, np.nan]
+    swept = predictor.sweep(row, 0, values)
+    rows = np.repeat(row[None, :], len(values), axis=0)
+    rows[:, 0] = values
+    np.testing.assert_allclose(swept, booster.predict(rows), rtol=1e-12, atol=1e-12)
+    assert np.array_equal(row, X[3], equal_nan=True)  # the caller's row is left as it was
+    with pytest.raises(ValueError, match="expected 6 features"):
+        predictor.sweep(row[:4], 0, values)

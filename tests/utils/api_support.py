@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from features.build import build_training_table
 from features.importing import import_directory
-from features.ledger import Ledger, ledger_from_frames
+from features.ledger import Ledger, load_ledger
 from features.spec import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, FEATURE_SET_VERSION
 from features.store import dispose_engines, get_engine
 from features.synthetic import generate_ledger, write_ledger
@@ -101,7 +101,8 @@ def make_api_template(root: Path) -> ApiTemplate:
     keys = {}
     for role in ("scorer", "collector", "admin"):
         keys[role] = create_api_key(engine, role=role, name=f"test {role}")[1]
-    ledger = ledger_from_frames(frames)
+    # The ledger as stored: GBP and USD amounts converted to the base currency on import.
+    ledger = load_ledger(engine)
     bundle = train_tiny_bundle(ledger, as_of=AS_OF)
     save_bundle(bundle, root / "models" / "champion")
     dispose_engines()

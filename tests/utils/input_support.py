@@ -15,6 +15,7 @@ from kernel.schema import IMPORT_ORDER, TABLES
 def base_rows() -> dict[str, dict[str, str]]:
     """One valid row per canonical table, as the CSV texts of a canonical export."""
     return {
+        "exchange_rates": {"rate_date": "2024-01-01", "currency": "GBP", "rate": "1.1734"},
         "customers": {
             "customer_id": "C1",
             "name": "Alder Print AG",
