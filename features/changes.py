@@ -7,7 +7,9 @@ worker reads the log's position on each request and reloads the customers named 
 and workers rebuild their whole state in the background, the old one serving meanwhile.
 
 Kinds written: "invoices", "payments", "action" (API writes), "import" (one row per
-touched customer, or one row for every customer after a large import), "model".
+touched customer, or one row for every customer after a large import), "model", and
+"apikey" (a revoked key, no customer: workers drop their cached key lookups and keep
+their state; `serving.auth.revoke_api_key`).
 
 Written with `log_change` / `log_changes`; read with `latest_seq` and `changes_since`
 (a worker's sync) and `ChangeWatcher` (the position, on every request).

@@ -53,6 +53,9 @@ customers = sa.Table(
     sa.Column("payment_terms_days", sa.Integer),
     sa.Column("currency", sa.String(3)),
     sa.Column("collector", sa.String(255)),  # migration 0006: the assigned collector
+    # migration 0009: where automated reminders are e-mailed, and in which language
+    sa.Column("email", sa.String(255)),
+    sa.Column("language", sa.String(8)),
 )
 
 invoices = sa.Table(
@@ -136,6 +139,42 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),  # migration 0009; NULL: never
+)
+
+# Signed-in browsers of the web pages (migration 0009; `serving.web.sessions`): the
+# cookie holds a random id, the store its SHA-256; the session ends with its key.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(32), sa.ForeignKey("api_keys.key_id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_web_sessions_key_id", "key_id"),
+)
+
+# Reminder e-mails (migration 0009; `serving.reminders`): one row per (invoice, ladder
+# step), so each is sent at most once; status "sent", "retrying" (next_attempt_at) or
+# "failed" (given up after the last retry).
+reminder_sends = sa.Table(
+    "reminder_sends",
+    metadata,
+    sa.Column("invoice_id", _ID, sa.ForeignKey("invoices.invoice_id"), primary_key=True),
+    sa.Column("step", sa.String(16), primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.customer_id"), nullable=False),
+    sa.Column("recipient", sa.String(255)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("first_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("action_id", _ID),
+    sa.Index("ix_reminder_sends_status", "status", "next_attempt_at"),
 )
 
 idempotency_keys = sa.Table(

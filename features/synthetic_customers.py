@@ -35,6 +35,8 @@ _COUNTRIES = {  # name: (share, risk shift, currency)
     "US": (0.15, 0.0, "USD"),
 }
 TERMS = np.array([30, 45, 60])
+# Language of the reminders by country; every other country reads English.
+_LANGUAGES = {"DE": "de", "FR": "fr"}
 _NAME_HEADS = np.array(
     [
         "Alder",
@@ -153,6 +155,7 @@ def draw_customers(
             "currency": np.array([v[2] for v in _COUNTRIES.values()])[country],
         }
     )
+    frame["email"], frame["language"] = _contacts(frame)
     one_off = None
     if profile.one_off_share > 0:
         one_off = _one_off_customers(rng, frame, created, churned, start, end, profile)
@@ -255,6 +258,21 @@ def _names(rng: np.random.Generator, n: int) -> np.ndarray:
         + " "
         + _NAME_FORMS[rng.integers(0, len(_NAME_FORMS), n)].astype(object)
     )
+
+
+def _contacts(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(e-mail, language) of each customer, such as ap@c00001-cedar-foods.example and "de".
+
+    Derived, not drawn: adding them leaves every other generated value as it was.
+    """
+    slug = frame["customer_id"].str.lower() + "-" + frame["name"].map(_slug)
+    language = frame["country"].map(_LANGUAGES).fillna("en")
+    return "ap@" + slug + ".example", language
+
+
+def _slug(name: str) -> str:
+    """Company name to e-mail slug: Cedar Foods GmbH -> cedar-foods (legal form left out)."""
+    return "-".join(name.lower().split()[:-1])
 
 
 def _distress_episodes(rng: np.random.Generator, base: np.ndarray, months: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kernel.policy import PolicySettings
+from kernel.smtp import ReminderSettings
 
 __all__ = ["PANDAS_DATE_MAX", "PANDAS_DATE_MIN", "Settings", "get_settings"]
 
@@ -103,6 +104,17 @@ class Settings(BaseSettings):
         default=30.0,
         ge=0.0,
         description="Seconds a cached key lookup is trusted before the store is asked again.",
+    )
+
+    # Web pages (serving/web/)
+    web_session_hours: float = Field(
+        default=12.0,
+        gt=0.0,
+        le=24 * 90,
+        description="Hours a sign-in to the web pages lasts; then the browser signs in again.",
+    )
+    web_page_size: int = Field(
+        default=50, ge=5, le=1_000, description="Customers per page of the worklist page."
     )
 
     # Labels
@@ -237,6 +249,12 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(
         default_factory=PolicySettings,
         description="Every number of the decisions; see kernel.policy.PolicySettings.",
+    )
+    # Reminder e-mails (serving/reminders/): `DUECAST_REMINDERS_*`, with the SMTP server
+    # as `reminders.smtp` (`DUECAST_SMTP_*`).
+    reminders: ReminderSettings = Field(
+        default_factory=ReminderSettings,
+        description="The automated reminder job and its SMTP server; see kernel.smtp.",
     )
 
     @field_validator("train_exclude_features", mode="before")

@@ -74,6 +74,10 @@ TABLES: dict[str, TableSpec] = {
             Column("currency", "str", required=False),
             # The collector the account is assigned to (worklist queues); empty = the team.
             Column("collector", "str", required=False),
+            # Where automated reminders are e-mailed, and their language (ISO 639-1, e.g.
+            # "de"; empty = English): `serving.reminders`.
+            Column("email", "str", required=False),
+            Column("language", "str", required=False),
         ),
     ),
     "invoices": TableSpec(

@@ -11,6 +11,8 @@ endpoints say 503 until `POST /v1/admin/reload` finds a promoted champion.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -26,9 +28,12 @@ from serving.deps import KeyCache
 from serving.errors import error_responses, install_error_handlers
 from serving.limits import BodyLimitMiddleware, RateLimiter
 from serving.middleware import RequestContextMiddleware, RequestIdFilter
-from serving.routes import actions, customers, events, health, invoices, model, orders, page
+from serving.reminders import run_reminder_schedule
+from serving.routes import actions, customers, events, health, invoices, model, orders
 from serving.routes import worklist as worklist_routes
 from serving.runtime import Runtime
+from serving.web.docs import install_docs
+from serving.web.install import install_web
 
 __all__ = ["create_app"]
 
@@ -66,7 +71,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(runtime.load)
     app.state.engine = engine
     app.state.runtime = runtime
+    # The daily reminder e-mails, when DUECAST_REMINDERS_SEND_AT is set (returns at once
+    # otherwise); every worker may run it, the claims in the store send each mail once.
+    reminders = asyncio.create_task(run_reminder_schedule(settings))
     yield
+    reminders.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reminders
     runtime.close()
     engine.dispose()
 
@@ -87,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=_DESCRIPTION,
         version="0.1.0",
         lifespan=_lifespan,
+        # Served by `install_docs` with the packaged assets: FastAPI's use a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.api_key_cache = KeyCache(
@@ -109,7 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions,
         events,
         model,
-        page,
     ):
         app.include_router(module.router, responses=_ROUTER_ERRORS.get(module.__name__))
+    install_web(app)
+    install_docs(app)  # after install_web: it reuses the /static mount
     return app

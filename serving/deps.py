@@ -10,6 +10,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -65,9 +66,14 @@ async def get_runtime_dep(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+def _change_position(request: Request) -> int | None:
+    """The change-log position this request's key lookup read, if it did (see `_lookup`)."""
+    return getattr(request.state, "change_position", None)
+
+
 async def get_state_dep(request: Request) -> ServingState:
     """The serving state, with every change logged by any worker applied (503 without model)."""
-    return await request.app.state.runtime.current()
+    return await request.app.state.runtime.current(_change_position(request))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -76,16 +82,31 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime_dep)]
 StateDep = Annotated[ServingState, Depends(get_state_dep)]
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class KeyCache:
     """Key lookups by hash, least recently used first out: at most `size` entries, each
-    trusted `seconds` then read from the store again (a revoked key stops working then)."""
+    trusted `seconds` (never past the key's `expires_at`) then read from the store again.
+
+    A revocation through any worker empties it on the next request (`clear`, called when
+    `Runtime.keys_revoked` sees the change-log row).
+    """
 
     def __init__(
-        self, *, size: int, seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        size: int,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.size = size
         self.seconds = seconds
         self.clock = clock
+        # `clock` is monotonic; a key's expiry is a wall-clock instant, read with this.
+        self.wall_clock = wall_clock
         self._entries: OrderedDict[str, tuple[ApiKey | None, float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -106,13 +127,21 @@ class KeyCache:
 
     def put(self, digest: str, found: ApiKey | None) -> None:
         """Remember a lookup (unknown keys too: a flood of bad keys stays off the store)."""
-        if self.seconds <= 0:
+        trusted = self.seconds
+        if found is not None and found.expires_at is not None:
+            trusted = min(trusted, (found.expires_at - self.wall_clock()).total_seconds())
+        if trusted <= 0:
             return
         with self._lock:
-            self._entries[digest] = (found, self.clock() + self.seconds)
+            self._entries[digest] = (found, self.clock() + trusted)
             self._entries.move_to_end(digest)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every lookup (a key was revoked: read them all from the store again)."""
+        with self._lock:
+            self._entries.clear()
 
 
 def lookup_key(request: Request, key: str) -> ApiKey | None:
@@ -123,6 +152,12 @@ def lookup_key(request: Request, key: str) -> ApiKey | None:
 def _lookup(request: Request, key: str) -> ApiKey | None:
     # Cached by hash: keeps the store off the hot path; bounded and expiring (KeyCache).
     cache: KeyCache = request.app.state.api_key_cache
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        # Read once per request: the state dependencies reuse it (`_change_position`).
+        latest = request.state.change_position = runtime.position()
+        if latest is not None and runtime.keys_revoked(latest):
+            cache.clear()  # a key was revoked through some worker: ask the store again
     digest = hash_key(key)
     fresh, found = cache.get(digest)
     if fresh:
@@ -144,7 +179,7 @@ def _authorize(request: Request, key: str | None, role: str) -> ApiKey:
         raise HTTPException(401, "missing API key: send it in the X-API-Key header")
     found = _lookup(request, key)
     if found is None:
-        raise HTTPException(401, "unknown or revoked API key")
+        raise HTTPException(401, "unknown, revoked or expired API key")
     if not role_allows(found.role, role):
         raise HTTPException(403, f"this endpoint needs the {role!r} role; key has {found.role!r}")
     return found
@@ -179,7 +214,7 @@ async def _scorer_state(
     # FastAPI resolves costs tens of microseconds, a real share of the order decision's
     # budget.
     _rate_limit(request, _authorize(request, key, "scorer"))
-    return await request.app.state.runtime.current()
+    return await request.app.state.runtime.current(_change_position(request))
 
 
 ScorerKey = Annotated[ApiKey, Depends(require_role("scorer"))]

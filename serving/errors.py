@@ -126,7 +126,7 @@ def _json(status: int, body: bytes, headers: dict[str, str] | None = None) -> Re
 
 _DESCRIPTIONS = {
     400: "The body cannot be read (not UTF-8)",
-    401: "Missing, unknown or revoked API key",
+    401: "Missing, unknown, revoked or expired API key",
     403: "The key's role is below the one this operation needs",
     404: "Unknown id",
     409: "Conflict with what is stored",

@@ -50,18 +50,20 @@ _LATENCY = Histogram(
 )
 logger = logging.getLogger(__name__)
 
-# The worklist page is server-rendered with one inline <style> block, inline style
-# attributes and a form posting to itself; it loads nothing else and runs no script.
+# The web pages (serving/web/) load their scripts (HTMX, the chart library) and styles
+# from the app itself and run no inline script; inline style attributes stay allowed
+# because HTMX and the charts set them. Forms post to the app only.
 PAGE_CSP = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; "
-    "object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "img-src 'self' data:; object-src 'none'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 _HTML_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
-# FastAPI's /docs and /redoc load their scripts and styles from a CDN and run inline
+# /docs and /redoc (serving/web/docs.py) load their packaged scripts and run inline
 # scripts: the page policy would blank them, so they get the other headers only.
 _DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 _INTERNAL_ERROR = "internal error: the server failed on this request; it is logged under "

@@ -32,8 +32,10 @@ from prometheus_client import Counter, Gauge
 from starlette.concurrency import run_in_threadpool
 
 from features.changes import ChangeWatcher, log_change
+from features.store import change_log
 from kernel.config import Settings
 from kernel.errors import DuecastError, ModelNotFoundError, StoreError
+from serving.auth import APIKEY_CHANGE
 from serving.loader import checked_model, load_state, serving_date
 from serving.state import ServingState
 from training.bundle import Bundle
@@ -82,6 +84,8 @@ class Runtime:
         self._build_lock = threading.Lock()
         self._rebuild: asyncio.Task | None = None
         self._watcher = ChangeWatcher(engine)
+        # The change-log position up to which key revocations were looked for.
+        self._keys_seq: int | None = None
 
     def build(self, bundle: Bundle | None = None) -> ServingState:
         """Load the model (unless given) and build a complete state (blocking; seconds).
@@ -131,8 +135,9 @@ class Runtime:
             if isinstance(exc, ModelNotFoundError):
                 self.error_class = type(exc)
 
-    async def current(self) -> ServingState:
-        """The state to serve this request from, with every change seen so far applied.
+    async def current(self, latest: int | None = None) -> ServingState:
+        """The state to serve this request from, with every change seen so far applied
+        (up to `latest`, the change-log position this request already read, if given).
 
         Raises:
             ModelNotFoundError: no model is loaded (503).
@@ -147,7 +152,7 @@ class Runtime:
         ):
             self._start_rebuild("a new day")
         try:
-            latest = self._watcher.latest()
+            latest = self._watcher.latest() if latest is None else latest
         except Exception as exc:  # the database is down: answer from memory, /readyz says so
             logger.warning("Change log unreadable, serving the state as it is: %s", exc)
             return state
@@ -177,6 +182,35 @@ class Runtime:
             self._publish()  # a refreshed customer may have become unservable, or servable
             if model_changed and not self._rebuilding():
                 self._start_rebuild("a new model, or a large import")
+
+    def position(self) -> int | None:
+        """The change log's position now, or None when it cannot be read (event loop only)."""
+        try:
+            return self._watcher.latest()
+        except Exception as exc:  # the database is down: cached keys keep answering
+            logger.warning("Change log unreadable, key revocations not checked: %s", exc)
+            return None
+
+    def keys_revoked(self, latest: int) -> bool:
+        """Whether a key was revoked through any worker (a change-log row of kind "apikey")
+        between the last call's position and `latest`; the first call only takes it."""
+        seen = self._keys_seq
+        if seen is None or latest <= seen:
+            self._keys_seq = latest
+            return False
+        try:
+            # Only when the log moved (a write), and a short range of the primary key.
+            with self.engine.connect() as conn:
+                found = conn.execute(
+                    sa.select(change_log.c.seq)
+                    .where(change_log.c.seq > seen, change_log.c.kind == APIKEY_CHANGE)
+                    .limit(1)
+                ).first()
+        except sa.exc.SQLAlchemyError as exc:  # asked again on the next request
+            logger.warning("Change log unreadable, key revocations not checked: %s", exc)
+            return False
+        self._keys_seq = latest
+        return found is not None
 
     def _rebuilding(self) -> bool:
         return self._rebuild is not None and not self._rebuild.done()

@@ -31,6 +31,7 @@ from kernel.config import get_settings
 from kernel.errors import CustomerUnavailableError, UnknownEntityError
 from kernel.policy import PolicySettings
 from serving.approvals import active_reservations
+from serving.auth import APIKEY_CHANGE
 from serving.decisions.exposure import Exposure, Reservation, outstanding_reservations
 from serving.decisions.worklist import WORK_ACTIONS, WorklistItem, rank_key
 from serving.entries import CustomerEntry
@@ -250,8 +251,8 @@ class ServingState:
 
         Returns:
             True when a row concerns every customer (kind "model": a new model; kind
-            "import": an import too large to name its customers): the caller rebuilds
-            the whole state in the background, this one keeps serving meanwhile.
+            "import": an import too large to name its customers; not kind "apikey"): the
+            caller rebuilds the whole state in the background, this one keeps serving.
         """
         with engine.connect() as conn:
             changes = changes_since(conn, self.seq)
@@ -259,7 +260,9 @@ class ServingState:
             return False
         self.refresh(engine, {c.customer_id for c in changes if c.customer_id})
         self.seq = max(self.seq, changes[-1].seq)
-        return any(c.customer_id is None for c in changes)
+        # A revoked key ("apikey") names no customer but concerns none: the key cache
+        # drops it (`Runtime.keys_revoked`), the state stays.
+        return any(c.customer_id is None and c.kind != APIKEY_CHANGE for c in changes)
 
     def _rerank(self, old: WorklistItem | None, new: WorklistItem | None) -> None:
         """Move one customer's item in the cached ranking (no full sort per event)."""

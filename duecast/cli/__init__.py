@@ -7,6 +7,7 @@ message with exit code 1; usage errors exit with 2 (typer's convention).
     data.py       generate, import, features
     models.py     train, evaluate, promote
     decisions.py  score, worklist
+    remind.py     remind (automated reminder e-mails)
     serve.py      serve, demo
     keys.py       apikey create
 """
@@ -17,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from duecast.cli import data, decisions, models, serve
+from duecast.cli import data, decisions, models, remind, serve
 from duecast.cli.keys import apikey_app
 from kernel.logs import configure_logging
 
@@ -48,5 +49,6 @@ app.command("evaluate")(models.evaluate_)
 app.command("promote")(models.promote_)
 app.command("score")(decisions.score_)
 app.command("worklist")(decisions.worklist_)
+app.command("remind")(remind.remind_)
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)

@@ -118,7 +118,7 @@ def demo(
         console.print("Done. Start the API with `duecast serve`.")
         return
     console.print(
-        f"[bold]6/{steps} serve[/] worklist page http://127.0.0.1:{port}/worklist, "
-        f"API docs http://127.0.0.1:{port}/docs (Ctrl-C stops)"
+        f"[bold]6/{steps} serve[/] collections workspace http://127.0.0.1:{port}/ (sign in "
+        f"with the key above), API docs http://127.0.0.1:{port}/docs (Ctrl-C stops)"
     )
     serve(host="127.0.0.1", port=port, workers=1)

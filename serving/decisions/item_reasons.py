@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from features.wording import probability
 from kernel.policy import PolicySettings
 from serving.decisions.records import is_missing
 
@@ -37,7 +38,7 @@ def item_reasons(steps: Sequence[InvoiceStep], policy: PolicySettings, chance: s
     if len(scored) == len(steps):
         reasons.append(
             f"expected loss {_money(loss)} on {_money(open_amount)} open "
-            f"({loss / open_amount:.1%} average {chance})"
+            f"({probability(loss / open_amount)} average {chance})"
             if open_amount > 0
             else f"expected loss {_money(loss)}"
         )

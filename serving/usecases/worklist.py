@@ -15,7 +15,7 @@ from serving.schemas import WorklistItemOut, WorklistOut
 from serving.state import ServingState
 from serving.usecases.present import action_out
 
-__all__ = ["worklist_page"]
+__all__ = ["is_mine", "worklist_page"]
 
 
 def _item_out(
@@ -43,7 +43,7 @@ def _item_out(
     )
 
 
-def _mine(item: WorklistItem, collector: str) -> bool:
+def is_mine(item: WorklistItem, collector: str) -> bool:
     """Assigned to `collector`, or in the team queue and last worked by them."""
     if item.collector is not None:
         return item.collector == collector
@@ -78,7 +78,7 @@ def worklist_page(
     if grade:
         listed = [(it, t) for it, t in listed if it.grade == grade]
     if collector:
-        listed = [(it, t) for it, t in listed if _mine(it, collector)]
+        listed = [(it, t) for it, t in listed if is_mine(it, collector)]
     today = sum(1 for _, t in listed if t)
     # The whole day's list at least (automated reminders may take it past capacity).
     limit = max(today, plan.capacity) if limit is None else limit

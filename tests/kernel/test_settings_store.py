@@ -14,7 +14,7 @@ from features.store import ensure_schema, get_engine, schema_revision
 from kernel.config import Settings
 
 # The newest migration (features/migrations/versions): a new one must be listed here.
-HEAD = "0008"
+HEAD = "0009"
 
 
 def test_defaults_live_under_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

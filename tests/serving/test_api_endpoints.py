@@ -416,22 +416,6 @@ def test_bad_actions(
     assert response.status_code == status, response.text
 
 
-def test_worklist_page(client: TestClient, api_template: ApiTemplate) -> None:
-    login = client.get("/worklist")
-    assert login.status_code == 200 and "API key" in login.text
-    page = client.get("/worklist", headers=_h(api_template, "collector"))
-    assert page.status_code == 200 and "<table>" in page.text
-    top = _customers(client, _h(api_template))[0]
-    assert top["customer_id"] in page.text
-    refused = client.post("/worklist/login", data={"key": api_template.keys["scorer"]})
-    assert "lacks the collector role" in refused.text
-    signed = client.post(
-        "/worklist/login", data={"key": api_template.keys["collector"]}, follow_redirects=False
-    )
-    assert signed.status_code == 303
-    assert "<table>" in client.get("/worklist").text  # the cookie carries the key
-
-
 # ---------------------------------------------------------------- events
 
 

@@ -120,3 +120,25 @@ def test_grade_text_is_said_once_with_one_decimal() -> None:
     for text in (customer.reason, *customer.facts):
         assert not re.search(r"\d\.\d{2,}", text), text  # no long decimals
     assert "5,000" in customer.reason and "1,815" in customer.reason
+
+
+def test_a_worklist_expected_loss_never_reads_zero_percent() -> None:
+    from serving.decisions.item_reasons import item_reasons
+    from serving.decisions.worklist import InvoiceStep
+
+    step = InvoiceStep(
+        invoice_id="INV-1",
+        due_date=dt.date(2026, 2, 23),
+        days_overdue=7,
+        open_amount=52_917.0,
+        p_default=0.0001,
+        expected_days_late=3.0,
+        expected_loss=5.3,
+        cost_of_waiting=23.0,
+        priority=28.3,
+        action="call",
+        reason="7 days overdue",
+    )
+    reasons = item_reasons([step], _POLICY, "chance of default")
+    assert "expected loss 5 on 52,917 open (under 0.1% average chance of default)" in reasons
+    assert not any("0.0%" in r for r in reasons)

@@ -64,7 +64,7 @@ def test_the_trained_models_use_the_attribute(trained: tuple[pd.DataFrame, Bundl
     # Both served models split on the channel (whichever kind of model was chosen).
     assert bundle.timing is not None
     channel = bundle.feature_columns.index("attr_cat_channel")
-    X = bundle.matrix(table.iloc[:2000])
+    X = bundle.matrix(table.iloc[:500])
     assert np.abs(bundle.timing.contributions(X)[:, channel]).mean() > 0.05
     assert np.abs(bundle.contributions(X)[:, channel]).mean() > 0.05
     # Paper invoices are predicted later than the same invoices billed by e-mail.
