@@ -54,7 +54,9 @@ def _next_url(request: Request) -> str:
     target = request.url.path
     if request.url.query:
         target += "?" + request.url.query
-    return quote(target, safe="/?=&-_.~%")
+    # Encoded whole: it travels as the value of the sign-in's `next` parameter, so its own
+    # `?` and `&` must not split the sign-in URL.
+    return quote(target, safe="/")
 
 
 async def web_session(request: Request) -> WebSession:

@@ -19,9 +19,12 @@ def _store(client: TestClient) -> sa.Engine:
 def test_home_and_pages_send_a_stranger_to_the_sign_in(web: TestClient) -> None:
     home = web.get("/", follow_redirects=False)
     assert home.status_code == 303 and home.headers["location"] == "/signin"
-    page = web.get("/worklist?grade=B", follow_redirects=False)
+    page = web.get("/worklist?grade=B&sort=open", follow_redirects=False)
     assert page.status_code == 303
-    assert page.headers["location"] == "/signin?next=/worklist?grade=B"
+    assert page.headers["location"] == "/signin?next=/worklist%3Fgrade%3DB%26sort%3Dopen"
+    # The sign-in form carries the whole address back, both parameters.
+    form = web.get(page.headers["location"]).text
+    assert 'name="next" value="/worklist?grade=B&amp;sort=open"' in form
     fragment = web.get("/worklist", headers={"HX-Request": "true"}, follow_redirects=False)
     assert fragment.headers["HX-Redirect"].startswith("/signin")
 
