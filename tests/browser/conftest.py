@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from tests.utils.api_support import AS_OF, ApiTemplate, settings_for
+from tests.utils.net import free_port
 
 _HERE = Path(__file__).parent
 # Screenshots of every page the tests see (gitignored; the README names this folder).
@@ -60,12 +60,6 @@ class LiveServer:
         """One value read from the server's store (what the user's action wrote)."""
         with self.engine.connect() as conn:
             return conn.execute(sa.text(sql), params).scalar()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -113,7 +107,7 @@ def live_server(
         "DUECAST_WEB_PAGE_SIZE": str(PAGE_SIZE),
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = root / "serve.log"
     cli = Path(sys.executable).parent / "duecast"

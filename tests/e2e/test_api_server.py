@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,19 +12,14 @@ import httpx
 import pytest
 
 from tests.utils.api_support import AS_OF, ApiTemplate, healthz_count, settings_for
+from tests.utils.net import free_port
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_duecast_serve_answers_over_http(api_template: ApiTemplate, tmp_path: Path) -> None:
     settings = settings_for(api_template, tmp_path)
-    port = _free_port()
+    port = free_port()
     temp = tmp_path / "temp"  # where serve makes (and removes) its Prometheus folder
     temp.mkdir()
     env = {

@@ -16,7 +16,6 @@ import datetime as dt
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from kernel.config import Settings
 from kernel.schema import IMPORT_ORDER, TABLES
 from serving.app import create_app
 from tests.utils.api_support import AS_OF, ApiTemplate, settings_for
+from tests.utils.net import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -185,17 +185,11 @@ def test_sigkill_mid_import_leaves_nothing_or_everything(db_url: str, tmp_path: 
 # ---------------------------------------------------------------- a killed server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _Server:
     """`uvicorn --factory serving.app:create_app` on a free loopback port."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._log = log.open("a")
         self.process = subprocess.Popen(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from kernel.smtp import ReminderSettings, SmtpSettings
 from serving.loader import load_state
 from serving.writes import record_action, record_invoice
 from tests.utils.api_support import AS_OF
+from tests.utils.net import free_port
 
 SENDER = "Receivables <ar@duecast.example>"
 
@@ -67,16 +67,10 @@ class MailServer:
         return ids
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def mail_server() -> Iterator[MailServer]:
     """A running local SMTP server on a free port, stopped afterwards."""
-    server = MailServer(port=_free_port())
+    server = MailServer(port=free_port())
     controller = Controller(server, hostname="127.0.0.1", port=server.port)
     controller.start()
     try:
