@@ -138,19 +138,29 @@ def create_key(env: dict[str, str], role: str = "admin", name: str = "bench") ->
     return out.stdout.strip().splitlines()[-1]
 
 
-def wait_ready(base: str, process: subprocess.Popen, timeout: float) -> float:
-    """Poll `base`/readyz until 200; seconds waited. Exits if the server dies or times out."""
+def wait_ready(base: str, process: subprocess.Popen, timeout: float, workers: int = 1) -> float:
+    """Poll `base`/readyz until 200 and, with several workers, until every one listens
+    (a worker listens once its state is built); seconds waited. Exits if the server dies
+    or times out.
+
+    Measuring once the first worker answers would load it alone, while the others still
+    build their state on the same cores and take no connection.
+    """
     import httpx  # only the server benchmarks need it
 
+    from serving.workers import listening_sockets
+
+    port = int(base.rsplit(":", 1)[1])
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if process.poll() is not None:
             raise SystemExit("duecast serve exited before it was ready")
         try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return time.monotonic() - start
+            ready = httpx.get(f"{base}/readyz", timeout=2).status_code == 200
         except httpx.TransportError:
-            pass
+            ready = False
+        if ready and (workers == 1 or listening_sockets(port) >= workers):
+            return time.monotonic() - start
         time.sleep(0.5)
     raise SystemExit(f"duecast serve not ready after {timeout:.0f} s")
 

@@ -31,6 +31,7 @@ from serving.middleware import RequestContextMiddleware, RequestIdFilter
 from serving.reminders import run_reminder_schedule
 from serving.routes import actions, customers, events, health, invoices, model, orders
 from serving.routes import worklist as worklist_routes
+from serving.routes.orders_fast import OrderDecisionFastPath
 from serving.runtime import Runtime
 from serving.web.docs import install_docs
 from serving.web.install import install_web
@@ -111,7 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     # The last added runs first: the request id and the 500 guard wrap the body limit,
-    # which answers before routing and authentication.
+    # which answers before routing and authentication; the order decision's fast path
+    # runs after both, in place of routing.
+    app.add_middleware(OrderDecisionFastPath)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     for module in (

@@ -41,6 +41,7 @@ __all__ = [
     "get_settings_dep",
     "lookup_key",
     "require_role",
+    "scorer_state",
 ]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -207,14 +208,20 @@ def require_role(
     return check
 
 
+async def scorer_state(request: Request, key: str | None) -> ServingState:
+    """The serving state for a request whose key has the scorer role, after its rate
+    limit: HTTPException 401/403/429, ModelNotFoundError (503) otherwise."""
+    _rate_limit(request, _authorize(request, key, "scorer"))
+    return await request.app.state.runtime.current(_change_position(request))
+
+
 async def _scorer_state(
     request: Request, key: Annotated[str | None, Security(_api_key_header)] = None
 ) -> ServingState:
     # The key check, the rate limit and the state in one dependency: each dependency
     # FastAPI resolves costs tens of microseconds, a real share of the order decision's
     # budget.
-    _rate_limit(request, _authorize(request, key, "scorer"))
-    return await request.app.state.runtime.current(_change_position(request))
+    return await scorer_state(request, key)
 
 
 ScorerKey = Annotated[ApiKey, Depends(require_role("scorer"))]

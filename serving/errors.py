@@ -39,6 +39,7 @@ __all__ = [
     "ErrorOut",
     "ValidationIssue",
     "error_body",
+    "error_response",
     "error_responses",
     "install_error_handlers",
     "send_closing_json",
@@ -217,6 +218,13 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     more = f" (and {len(raw) - 3} more)" if len(raw) > 3 else ""
     detail = "invalid request: " + "; ".join(parts) + more
     return _json(422, error_body(detail, "RequestValidationError", errors=issues))
+
+
+async def error_response(request: Request, exc: DuecastError | StarletteHTTPException) -> Response:
+    """The response the app's handlers give `exc`, for code answering outside routing."""
+    if isinstance(exc, DuecastError):
+        return await _duecast_error(request, exc)
+    return await _http_error(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -47,9 +47,11 @@ class _FastConfig:
 
 
 class _ThreadConfig(threading.local):
-    """Per-thread `_FastConfig` (a fast configuration and its buffers are not shareable)."""
+    """Per-thread `_FastConfig` (a fast configuration and its buffers are not shareable),
+    and the thread's last sweep: (row bytes, column, values, outputs)."""
 
     fast: _FastConfig | None = None
+    last_sweep: tuple[bytes, int, Sequence[float], list[float]] | None = None
 
 
 class RowPredictor:
@@ -116,10 +118,17 @@ class RowPredictor:
 
         One buffer and one pointer for every call: a hazard model predicts each of its
         bins for one invoice this way at about half the cost of calling once per bin.
+        The same sweep twice in a row is predicted once: an order's risk and its days
+        late ask one hazard model the same question (60 µs each at 177 trees).
         """
         buffer = np.array(row, dtype=np.float64).reshape(-1)  # a copy: written below
         if buffer.shape[0] != self.num_features:
             raise ValueError(f"expected {self.num_features} features, got {buffer.shape[0]}")
+        buffer[column] = 0.0  # overwritten below: whatever it held is not part of the row
+        key, asked = buffer.tobytes(), tuple(values)
+        last = self._local.last_sweep
+        if last is not None and last[0] == key and last[1] == column and last[2] == asked:
+            return list(last[3])
         fast = self._thread_config()
         pointer = buffer.ctypes.data_as(ctypes.c_void_p)
         out_len, out = ctypes.byref(fast.out_len), fast.out
@@ -129,7 +138,8 @@ class RowPredictor:
             buffer[column] = value
             _check(predict(fast.config, pointer, out_len, out))
             outputs.append(out[0])
-        return outputs
+        self._local.last_sweep = (key, column, asked, outputs)
+        return list(outputs)
 
     def __del__(self) -> None:
         for config in getattr(self, "_configs", ()):

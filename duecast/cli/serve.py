@@ -24,7 +24,7 @@ def serve(
     """Serve the REST API and the worklist page (loads the champion bundle from models/)."""
     import os
 
-    import uvicorn
+    from serving import workers as serving_workers
 
     settings = load_settings()
     # One LightGBM/OpenMP thread per worker: a one-row prediction on a pool of threads
@@ -34,16 +34,10 @@ def serve(
         f"duecast API on http://{host}:{port} ({workers} worker(s)), store "
         f"{settings.database_url.split('://')[0]}, models {settings.models_dir}"
     )
-    with _prometheus_multiproc_dir(workers):
-        uvicorn.run(
-            "serving.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            access_log=False,
-        )
+    with _prometheus_multiproc_dir(workers), user_errors():
+        code = serving_workers.serve(host, port, workers)
+    if code:
+        raise typer.Exit(code=code)
 
 
 @contextmanager

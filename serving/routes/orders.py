@@ -12,7 +12,9 @@ from serving.schemas import OrderDecisionOut, OrderDecisionRequest
 from serving.state import ServingState
 from serving.usecases.orders import OrderDraft, assess_order, confirm_order
 
-__all__ = ["router"]
+__all__ = ["PATH", "decide", "router"]
+
+PATH = "/v1/orders/decision"
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
@@ -50,7 +52,11 @@ async def order_decision(
     read from the store). An approval for the serving day is then confirmed in the
     store, which reserves its amount (one transaction, in the thread pool).
     """
-    engine = request.app.state.engine
+    return await decide(state, request.app.state.engine, body)
+
+
+async def decide(state: ServingState, engine: sa.Engine, body: OrderDecisionRequest) -> Response:
+    """The answer to one order (this route's body; `serving.routes.orders_fast` too)."""
     if body.order_date is None or body.order_date == state.as_of:
         draft = _assess(state, engine, body)
     else:

@@ -60,19 +60,20 @@ def test_one_scrape_counts_the_requests_of_every_process(tmp_path: Path) -> None
 
 
 def _capture_serve(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, list[str | None]]:
-    """Runs `duecast serve` with uvicorn.run replaced; returns the exit code and the
-    PROMETHEUS_MULTIPROC_DIR each call saw."""
-    import uvicorn
+    """Runs `duecast serve` with the workers' start replaced; returns the exit code and
+    the PROMETHEUS_MULTIPROC_DIR each call saw."""
+    from serving import workers
 
     seen: list[str | None] = []
 
-    def fake_run(*_args: object, **_kwargs: object) -> None:
+    def fake_serve(*_args: object, **_kwargs: object) -> int:
         path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         seen.append(path)
         if path:
             assert Path(path).is_dir()
+        return 0
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(workers, "serve", fake_serve)
     result = CliRunner().invoke(app, ["serve", *args])
     return result.exit_code, seen
 

@@ -8,6 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
+from training import row_predict
 from training.row_predict import RowPredictor
 
 
@@ -78,3 +79,51 @@ def test_a_sweep_over_one_column_equals_one_call_per_value(
     assert np.array_equal(row, X[3], equal_nan=True)  # the caller's row is left as it was
     with pytest.raises(ValueError, match="expected 6 features"):
         predictor.sweep(row[:4], 0, values)
+
+
+def test_a_repeated_sweep_answers_for_the_row_it_is_given(
+    data: tuple[np.ndarray, np.ndarray],
+) -> None:
+    # The same sweep twice is predicted once (an order's risk and days late): the second
+    # answer must still be that row's, and a different row or column must not get it.
+    X, y = data
+    booster = _train(X, y, "binary")
+    predictor = RowPredictor(booster)
+    values = range(4)
+
+    def expected(row: np.ndarray, column: int) -> np.ndarray:
+        rows = np.repeat(row[None, :], len(values), axis=0)
+        rows[:, column] = list(values)
+        return booster.predict(rows)
+
+    first = predictor.sweep(X[1], 0, values)
+    first[0] = -1.0  # the caller's list is its own
+    np.testing.assert_allclose(predictor.sweep(X[1], 0, values), expected(X[1], 0), rtol=1e-12)
+    np.testing.assert_allclose(predictor.sweep(X[2], 0, values), expected(X[2], 0), rtol=1e-12)
+    np.testing.assert_allclose(predictor.sweep(X[2], 1, values), expected(X[2], 1), rtol=1e-12)
+    np.testing.assert_allclose(
+        predictor.sweep(X[2], 1, range(3)), expected(X[2], 1)[:3], rtol=1e-12
+    )
+
+
+def test_a_repeated_sweep_ignores_what_the_swept_column_held(
+    data: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X, y = data
+    predictor = RowPredictor(_train(X, y, "binary"))
+    calls = []
+    fast = row_predict._LIB.LGBM_BoosterPredictForMatSingleRowFast
+
+    def counted(*args: object) -> int:
+        calls.append(1)
+        return int(fast(*args))
+
+    monkeypatch.setattr(row_predict._LIB, "LGBM_BoosterPredictForMatSingleRowFast", counted)
+    row = X[1].copy()
+    first = predictor.sweep(row, 0, range(4))
+    assert len(calls) == 4
+    row[0] = 123.0  # the hazard model leaves the interval column unset: any value
+    assert predictor.sweep(row, 0, range(4)) == first
+    assert len(calls) == 4  # answered from the last sweep
+    predictor.sweep(X[2], 0, range(4))
+    assert len(calls) == 8
