@@ -41,7 +41,8 @@ __all__ = ["create_app"]
 logger = logging.getLogger(__name__)
 
 # How long the thread holding the GIL keeps it while another thread waits (CPython's
-# default is 5 ms). An approval is confirmed in the thread pool; with the default, that
+# default is 5 ms). An approval that must wait for the store is confirmed in the thread
+# pool (one whose lock is free, on the event loop); with the default, that
 # thread waited for the GIL while the event loop decided other orders, and two workers
 # answered 573 orders/s instead of 1,185-1,212 with this value (bench/api.py capacity).
 GIL_SWITCH_SECONDS = 0.0002

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 
 from features.store import customers, order_reservations
 from kernel.errors import UnknownEntityError
-from serving.approvals_sqlite import Decide, reserve_sqlite
+from serving.approvals_sqlite import Decide, StoreBusy, reserve_sqlite
 from serving.decisions.exposure import Reservation
 
-__all__ = ["Reserved", "active_reservations", "lock_customer", "reserve"]
+__all__ = ["Reserved", "StoreBusy", "active_reservations", "lock_customer", "reserve"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ def reserve(
     approve: Callable[[tuple[Reservation, ...]], bool],
     order_id: str | None = None,
     known_invoices: Iterable[str] = (),
+    wait: bool = True,
 ) -> Reserved:
     """Reserve `amount` for the customer if `approve` says yes, atomically per customer.
 
@@ -135,9 +136,12 @@ def reserve(
             out); True writes the reservation.
         order_id: the order system's reference, if sent.
         known_invoices: invoices issued on `decided_on` already counted in the exposure.
+        wait: False to never wait (on the event loop): a SQLite file store whose lock is
+            free is written at once, anything else raises StoreBusy.
 
     Raises:
         UnknownEntityError: the customer is not in the store.
+        StoreBusy: with `wait` False, the write would have to wait (nothing was done).
     """
 
     def decide(
@@ -158,14 +162,22 @@ def reserve(
         )
 
     database = engine.url.database if engine.dialect.name == "sqlite" else None
+    in_file = bool(database) and database != ":memory:"
+    if not wait and not in_file:
+        raise StoreBusy("only a SQLite file store is written without waiting")
     if engine.dialect.name == "sqlite":
-        with _SQLITE_WRITER:
-            if database and database != ":memory:":
+        if not _SQLITE_WRITER.acquire(blocking=wait):
+            raise StoreBusy("this worker is confirming another approval")
+        try:
+            if in_file:
+                assert database is not None
                 kept, new = reserve_sqlite(
-                    database, customer_id=customer_id, as_of=decided_on, decide=decide
+                    database, customer_id=customer_id, as_of=decided_on, decide=decide, wait=wait
                 )
             else:
                 kept, new = _reserve_in_transaction(engine, customer_id, decided_on, decide)
+        finally:
+            _SQLITE_WRITER.release()
     else:  # PostgreSQL locks per customer: approvals of others run in parallel
         kept, new = _reserve_in_transaction(engine, customer_id, decided_on, decide)
     if new is None:

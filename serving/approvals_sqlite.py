@@ -29,7 +29,7 @@ try:
 except ImportError:  # Windows: SQLite's busy handler then orders the workers
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Decide", "reserve_sqlite"]
+__all__ = ["Decide", "StoreBusy", "reserve_sqlite"]
 
 # Given a customer's active reservations: (the others, kept; the new one or None).
 Decide = Callable[[tuple[Reservation, ...]], tuple[tuple[Reservation, ...], Reservation | None]]
@@ -46,14 +46,21 @@ _INSERT = f"INSERT INTO order_reservations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?
 _DELETE_ORDER = "DELETE FROM order_reservations WHERE customer_id = ? AND order_id = ?"
 _BUSY_TIMEOUT_MS = 5_000
 
-# (process id, database) -> (connection, the file it opened): a forked worker opens its
-# own, and a database file replaced under the same name (a restore) is opened again.
-_CONNECTIONS: dict[tuple[int, str], tuple[sqlite3.Connection, tuple[int, int]]] = {}
+
+class StoreBusy(Exception):
+    """Raised instead of waiting when asked not to: another writer holds the store."""
 
 
-def _connection(database: str) -> sqlite3.Connection:
+# (process id, database, waits) -> (connection, the file it opened): a forked worker
+# opens its own, and a database file replaced under the same name (a restore) is opened
+# again. A worker has two: one that waits for the store (in a thread) and one that never
+# does (on the event loop).
+_CONNECTIONS: dict[tuple[int, str, bool], tuple[sqlite3.Connection, tuple[int, int]]] = {}
+
+
+def _connection(database: str, wait: bool) -> sqlite3.Connection:
     """This worker's reservation connection (callers hold `serving.approvals`' lock)."""
-    key = (os.getpid(), database)
+    key = (os.getpid(), database, wait)
     found = os.stat(database)
     file = (found.st_dev, found.st_ino)
     cached = _CONNECTIONS.get(key)
@@ -62,7 +69,7 @@ def _connection(database: str) -> sqlite3.Connection:
     if cached is not None:
         cached[0].close()
     conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS if wait else 0}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
     _CONNECTIONS[key] = (conn, file)
@@ -70,15 +77,22 @@ def _connection(database: str) -> sqlite3.Connection:
 
 
 @contextmanager
-def _lock_file(database: str) -> Iterator[None]:
+def _lock_file(database: str, wait: bool) -> Iterator[None]:
     """An exclusive lock on `<database>.approvals.lock` across workers: the kernel wakes
-    the next one at once, where SQLite's busy handler sleeps 1 to 100 ms between polls."""
+    the next one at once, where SQLite's busy handler sleeps 1 to 100 ms between polls.
+
+    Raises:
+        StoreBusy: another worker holds it and `wait` is False.
+    """
     if fcntl is None:
         yield
         return
     fd = os.open(f"{database}.approvals.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StoreBusy("another worker is confirming an approval") from exc
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
@@ -115,7 +129,7 @@ def _row(new: Reservation) -> tuple:
 
 
 def reserve_sqlite(
-    database: str, *, customer_id: str, as_of: dt.date, decide: Decide
+    database: str, *, customer_id: str, as_of: dt.date, decide: Decide, wait: bool = True
 ) -> tuple[tuple[Reservation, ...], Reservation | None]:
     """Under the database's write lock: the customer's active reservations on `as_of`
     go to `decide`; its new reservation (if any) is written, replacing a reservation of
@@ -123,10 +137,16 @@ def reserve_sqlite(
 
     Raises:
         UnknownEntityError: the customer is not in the store.
+        StoreBusy: with `wait` False, another writer holds the store (nothing was done).
     """
-    conn = _connection(database)
-    with _lock_file(database):
-        conn.execute("BEGIN IMMEDIATE")
+    conn = _connection(database, wait)
+    with _lock_file(database, wait):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if wait or "locked" not in str(exc):
+                raise
+            raise StoreBusy("another connection is writing to the store") from exc
         try:
             if (
                 conn.execute(

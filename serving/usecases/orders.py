@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -277,13 +278,16 @@ def assess_order(
     )
 
 
-def confirm_order(state: ServingState, engine: sa.Engine, draft: OrderDraft) -> OrderDecisionOut:
+def confirm_order(
+    state: ServingState, engine: sa.Engine, draft: OrderDraft, *, wait: bool = True
+) -> OrderDecisionOut:
     """Make an approval final: decide again with the store's reservations, under the
-    customer's lock, and reserve its amount (blocking: one database transaction).
+    customer's lock, and reserve its amount (one database transaction).
 
     Raises:
         UnknownEntityError: the customer is no longer in the store.
         StoreError: the store cannot be written (503): nothing is approved.
+        StoreBusy: with `wait` False, the write would have to wait (nothing was done).
     """
     order = draft.order
     if not draft.needs_reservation:
@@ -307,9 +311,11 @@ def confirm_order(state: ServingState, engine: sa.Engine, draft: OrderDraft) -> 
             approve=approve,
             order_id=order.order_id,
             known_invoices=order.entry.today.issued_on(order.as_of),
+            wait=wait,
         )
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        # No approval without its reservation: the order system asks again (503).
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, sqlite3.OperationalError) as exc:
+        # No approval without its reservation: the order system asks again (503). A SQLite
+        # file is written through sqlite3 itself (`serving.approvals_sqlite`).
         raise StoreError(
             "the store cannot confirm the approval now (it could not reserve the order's "
             f"amount: {type(exc).__name__}); ask again shortly"

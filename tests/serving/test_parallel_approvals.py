@@ -10,19 +10,24 @@ know nothing of each other's approvals.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from features.importing import import_directory
 from features.store import TABLE_OBJECTS, ensure_schema, get_engine
+from serving import approvals_sqlite
 from serving.app import create_app
-from serving.approvals import reserve
+from serving.approvals import StoreBusy, reserve
 from serving.auth import create_api_key
 from tests.utils.api_support import AS_OF, ApiTemplate, settings_for
 
@@ -177,3 +182,83 @@ def test_worker_processes_on_one_sqlite_file_never_exceed_the_limit(sqlite_url: 
     with engine.connect() as conn:
         total = conn.execute(sa.text("SELECT sum(amount) FROM order_reservations")).scalar()
     assert total == 1_200.0
+
+
+def _reserve_now(engine: sa.Engine, amount: float = 100.0) -> Any:
+    return reserve(
+        engine,
+        customer_id=CUSTOMER,
+        amount=amount,
+        decided_on=AS_OF,
+        days=14,
+        approve=lambda others: True,
+        wait=False,
+    )
+
+
+def test_a_write_that_would_wait_is_refused_without_waiting(sqlite_url: str) -> None:
+    # On the event loop an approval is written only if the store's lock is free at once.
+    engine = _store_with_customer(sqlite_url)
+    database = engine.url.database
+    assert database is not None
+    assert _reserve_now(engine).reservation is not None  # the lock was free
+    other = sqlite3.connect(database, isolation_level=None)  # another writer
+    other.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    with pytest.raises(StoreBusy):
+        _reserve_now(engine)
+    assert time.monotonic() - started < 1.0  # not the 5 s busy timeout
+    other.execute("ROLLBACK")
+    fd = os.open(f"{database}.approvals.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another worker confirming an approval
+    with pytest.raises(StoreBusy):
+        _reserve_now(engine)
+    os.close(fd)
+    assert _reserve_now(engine).reservation is not None
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM order_reservations")).scalar()
+    assert count == 2  # the refused attempts wrote nothing
+
+
+def test_a_postgres_store_is_never_written_from_the_event_loop(postgres_url: str) -> None:
+    engine = _store_with_customer(postgres_url)
+    with pytest.raises(StoreBusy):
+        _reserve_now(engine)
+
+
+def test_an_approval_waits_in_a_thread_while_another_writer_holds_the_store(
+    api_template: ApiTemplate, tmp_path: Path
+) -> None:
+    settings = settings_for(api_template, tmp_path)
+    headers = {"X-API-Key": api_template.keys["scorer"]}
+    with TestClient(create_app(settings)) as client:
+        database = settings.database_url.removeprefix("sqlite:///")
+        other = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.5, other.execute, args=("ROLLBACK",)).start()
+        started = time.monotonic()
+        answer = client.post(
+            "/v1/orders/decision", headers=headers, json={"customer_id": "C00001", "amount": 1.0}
+        )
+        waited = time.monotonic() - started
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["decision"] == "approve" and answer.json()["reservation"]
+        assert waited >= 0.4  # it waited for the other writer, then wrote
+
+
+def test_a_store_locked_past_the_busy_timeout_answers_503(
+    api_template: ApiTemplate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(approvals_sqlite, "_BUSY_TIMEOUT_MS", 200)
+    settings = settings_for(api_template, tmp_path)
+    headers = {"X-API-Key": api_template.keys["scorer"]}
+    with TestClient(create_app(settings)) as client:
+        other = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
+        other.isolation_level = None
+        other.execute("BEGIN IMMEDIATE")
+        answer = client.post(
+            "/v1/orders/decision", headers=headers, json={"customer_id": "C00001", "amount": 1.0}
+        )
+        other.execute("ROLLBACK")
+    assert answer.status_code == 503, answer.text
+    assert "cannot confirm the approval" in answer.json()["detail"]
