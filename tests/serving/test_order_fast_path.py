@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from serving.app import create_app
 from serving.routes import orders_fast
 from serving.routes.orders_fast import OrderDecisionFastPath
-from tests.utils.api_support import AS_OF, ApiTemplate, settings_for
+from tests.utils.api_support import AS_OF, ApiTemplate, request_count, settings_for
 
 PATH = "/v1/orders/decision"
 
@@ -136,15 +135,7 @@ def test_a_well_formed_order_is_decided_by_the_fast_path_and_counted_as_the_rout
 
 
 def _order_count(client: TestClient) -> float:
-    exposition = client.get("/metrics").text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(exposition)
-        if family.name == "duecast_http_requests"
-        for sample in family.samples
-        if sample.name == "duecast_http_requests_total"
-        and sample.labels == {"method": "POST", "route": PATH, "status": "200"}
-    )
+    return request_count(client.get("/metrics").text, "POST", PATH)
 
 
 def test_the_rate_limit_answers_as_the_route(

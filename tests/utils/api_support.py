@@ -125,13 +125,18 @@ def settings_for(template: ApiTemplate, tmp_path: Path, *, copy_models: bool = F
     )
 
 
-def healthz_count(exposition: str) -> float:
-    """Total of `duecast_http_requests_total` for GET /healthz 200 in a scrape."""
+def request_count(exposition: str, method: str, route: str, status: str = "200") -> float:
+    """Total of `duecast_http_requests_total` for one method, route and status in a scrape."""
     return sum(
         sample.value
         for family in text_string_to_metric_families(exposition)
         if family.name == "duecast_http_requests"
         for sample in family.samples
         if sample.name == "duecast_http_requests_total"
-        and sample.labels == {"method": "GET", "route": "/healthz", "status": "200"}
+        and sample.labels == {"method": method, "route": route, "status": status}
     )
+
+
+def healthz_count(exposition: str) -> float:
+    """Total of `duecast_http_requests_total` for GET /healthz 200 in a scrape."""
+    return request_count(exposition, "GET", "/healthz")
