@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -181,7 +182,8 @@ def _reservations(work: Path, *, clear: bool = False) -> int:
     The serving date is pinned, so reservations never expire between runs: left in
     place, each run would approve fewer orders (fewer store writes) than the last.
     """
-    with sqlite3.connect(work / "home" / "duecast.db") as conn:
+    # closing(): a sqlite3 connection's own `with` commits but does not close it.
+    with contextlib.closing(sqlite3.connect(work / "home" / "duecast.db")) as conn, conn:
         count = conn.execute("SELECT count(*) FROM order_reservations").fetchone()[0]
         if clear:
             conn.execute("DELETE FROM order_reservations")
