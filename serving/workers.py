@@ -28,6 +28,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from kernel.errors import ConfigurationError
+from serving.http_protocol import CoalescingHttpToolsProtocol
 
 __all__ = ["listening_sockets", "serve"]
 
@@ -52,6 +53,7 @@ def serve(host: str, port: int, workers: int, *, log_level: str = "warning") -> 
             workers=workers,
             log_level=log_level,
             access_log=False,
+            http=CoalescingHttpToolsProtocol,
         )
         return 0
     _check_free(host, port)
@@ -89,7 +91,13 @@ def _check_free(host: str, port: int) -> None:
 def _worker(host: str, port: int, log_level: str) -> None:
     """One worker process: its own reuse-port socket, bound now, listening once ready."""
     config = uvicorn.Config(
-        APP, factory=True, host=host, port=port, log_level=log_level, access_log=False
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        http=CoalescingHttpToolsProtocol,
     )
     family, address = _address(host, port)
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -22,6 +22,7 @@ Choices, and why:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,8 @@ class HazardModel:
     horizon_days: int
     feature_names: list[str]
     _row_predictor: RowPredictor | None = field(default=None, init=False, repr=False, compare=False)
+    # Each thread's last one-row answer: (row bytes, days_overdue, quantiles), answer.
+    _last_row: threading.local | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def _bins(self) -> range:
@@ -147,10 +150,18 @@ class HazardModel:
         x = self._check(np.asarray(x, dtype="float64").reshape(1, -1))
         if self._row_predictor is None:
             self._row_predictor = RowPredictor(self.booster)
+            self._last_row = threading.local()
+        # An order's risk and its days late ask the same question in a row: answered once.
+        key = (x.tobytes(), days_overdue, quantiles)
+        last = getattr(self._last_row, "answer", None)
+        if last is not None and last[0] == key:
+            return dict(last[1])
         row = np.empty(x.shape[1] + 1, dtype="float64")
         row[:-1] = x[0]
         hazards = self._row_predictor.sweep(row, x.shape[1], self._bins)
-        return row_distribution(hazards, self._edges, days_overdue, quantiles=quantiles)
+        answer = row_distribution(hazards, self._edges, days_overdue, quantiles=quantiles)
+        self._last_row.answer = (key, answer)  # type: ignore[union-attr]  # set above
+        return dict(answer)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per-feature SHAP values of the hazard's log-odds, averaged over the K bins (n, f).

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sqlite3
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ __all__ = [
 
 # An order this many times the customer's usual invoice is named among the reasons.
 _LARGE_ORDER = 2.0
+_Reasons = tuple[tuple[ReasonOut, ...], tuple[ReasonOut, ...]]
 
 
 def exposure_out(exposure: Exposure) -> ExposureOut:
@@ -123,6 +125,27 @@ def _limit(entry: CustomerEntry) -> tuple[float, LimitKind]:
     return entry.limit.amount, "suggested"
 
 
+# customer id -> (its entry, weakly held, and that entry's reasons in their API form).
+_CUSTOMER_REASONS: dict[str, tuple[weakref.ref[CustomerEntry], _Reasons]] = {}
+
+
+def _customer_reasons(entry: CustomerEntry) -> _Reasons:
+    """The facts behind the customer's grade and its model risk factors, as API reasons.
+
+    The same for every order of one entry (its grade and typical invoice are the day's),
+    so made once per entry: each order used to build them again. The model reasons are
+    explained when the state is built (TreeSHAP is milliseconds per row: too slow per
+    order). Held by customer, with the entry held weakly: a new entry (a refresh, a new
+    state) makes them again, and an old one is not kept alive.
+    """
+    cached = _CUSTOMER_REASONS.get(entry.customer_id)
+    if cached is not None and cached[0]() is entry:
+        return cached[1]
+    made = (tuple(grade_reasons(entry.grade)), tuple(model_reasons(entry.typical.reasons)))
+    _CUSTOMER_REASONS[entry.customer_id] = (weakref.ref(entry), made)
+    return made
+
+
 def _answer(
     state: ServingState, order: _Order, reservations: tuple[Reservation, ...] | None
 ) -> OrderDecisionOut:
@@ -150,7 +173,8 @@ def _answer(
                 source="policy",
             )
         )
-    reasons += [*grade_reasons(order.grade), ReasonOut(text=order.own_text, source="policy")]
+    grade_facts, risk_factors = _customer_reasons(entry)
+    reasons += [*grade_facts, ReasonOut(text=order.own_text, source="policy")]
     # A float or None: the order amount (a float) over the usual amount, when known.
     if isinstance(order.usual, float) and order.usual >= _LARGE_ORDER:
         reasons.append(
@@ -159,9 +183,7 @@ def _answer(
                 source="policy",
             )
         )
-    # The customer's risk factors, explained once per state (TreeSHAP is milliseconds
-    # per row on a real model: too slow to run per order).
-    reasons.extend(model_reasons(entry.typical.reasons))
+    reasons.extend(risk_factors)
     target = risk_target(state.bundle)
     return OrderDecisionOut(
         customer_id=entry.customer_id,

@@ -26,6 +26,7 @@ from serving.app import create_app
 from serving.auth import ApiKey
 from serving.deps import KeyCache
 from serving.errors import ErrorOut
+from serving.http_protocol import CoalescingHttpToolsProtocol
 from serving.limits import RateLimiter
 from tests.utils.api_support import ApiTemplate, settings_for
 from tests.web.conftest import sign_in
@@ -47,12 +48,14 @@ def _assert_error_body(body: dict, error: str) -> None:
 
 @pytest.fixture
 def live_server(api_template: ApiTemplate, tmp_path: Path) -> Iterator[tuple[FastAPI, int]]:
-    """The app on a real uvicorn server (a thread) on a free loopback port."""
+    """The app on a real uvicorn server (a thread) on a free loopback port, with the
+    HTTP protocol `duecast serve` runs (a 500 closes after its last write)."""
     app = create_app(settings_for(api_template, tmp_path))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    config = uvicorn.Config(app, log_config=None, lifespan="on", http=CoalescingHttpToolsProtocol)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.middleware.errors import ServerErrorMiddleware
 
 from serving.app import create_app
 from serving.routes import orders_fast
@@ -158,3 +159,26 @@ def test_the_rate_limit_answers_as_the_route(
         assert [r.status_code for r in got] == [200, 200, 429]
         answers.append((_comparable(got[2]), got[2].headers["retry-after"]))
     assert answers[0] == answers[1]
+
+
+def test_an_order_skips_the_framework_layers_other_routes_pass(
+    pair: tuple[TestClient, TestClient], api_template: ApiTemplate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `serving.app.DuecastAPI` hands the order route to the app's own middleware; the
+    # layers FastAPI and Starlette add (the server-error guard among them) see the rest.
+    fast, _ = pair
+    seen: list[str] = []
+    guard = ServerErrorMiddleware.__call__
+
+    async def counted(self: ServerErrorMiddleware, scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+        await guard(self, scope, receive, send)
+
+    monkeypatch.setattr(ServerErrorMiddleware, "__call__", counted)
+    headers = {"X-API-Key": api_template.keys["scorer"]}
+    order = fast.post(PATH, headers=headers, json={"customer_id": "C00010", "amount": 30.0})
+    invalid = fast.post(PATH, headers=headers, json={"amount": -1})
+    assert (order.status_code, invalid.status_code) == (200, 422)
+    assert order.headers["x-request-id"] and invalid.headers["x-request-id"]
+    assert fast.get("/healthz").status_code == 200
+    assert seen == ["/healthz"]

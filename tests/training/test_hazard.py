@@ -10,6 +10,7 @@ import pytest
 
 from training.hazard import HazardModel, fit_hazard
 from training.hazard_data import expand, hazard_edges, observation_counts, observations
+from training.row_predict import RowPredictor
 
 H = 90
 TERMS = 14
@@ -248,6 +249,33 @@ def test_predict_row_equals_batch(full_model: HazardModel) -> None:
             row = full_model.predict_row(X[i : i + 1], None if days is None else days[i])
             for key, value in row.items():
                 assert abs(value - batch[key][i]) < 1e-9, key
+
+
+def test_the_same_row_question_twice_is_answered_once(
+    full_model: HazardModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An order's risk and its days late ask the same row: one sweep, the same answer;
+    # another row, another days_overdue or another quantiles flag gets its own.
+    X = _ledger()["X"][:2]
+    first = full_model.predict_row(X[:1], 5.0, quantiles=False)
+    sweeps = []
+    sweep = RowPredictor.sweep
+
+    def counted(self: RowPredictor, *args: object) -> list[float]:
+        sweeps.append(1)
+        return sweep(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RowPredictor, "sweep", counted)
+    first["p_default"] = -1.0  # the caller's dict is its own
+    again = full_model.predict_row(X[:1], 5.0, quantiles=False)
+    assert sweeps == [] and again["p_default"] != -1.0
+    for x, days, quantiles in ((X[1:2], 5.0, False), (X[:1], 6.0, False), (X[:1], 5.0, True)):
+        expected = full_model.days_late(x, np.array([days]))
+        expected["p_default"] = full_model.p_default(x, np.array([days]))
+        answer = full_model.predict_row(x, days, quantiles=quantiles)
+        for key, value in answer.items():
+            assert abs(value - expected[key][0]) < 1e-9, key
+    assert len(sweeps) == 3
 
 
 def test_deterministic_and_round_trip(full_model: HazardModel) -> None:
