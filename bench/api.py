@@ -13,7 +13,10 @@ Two order-decision runs, both over 16 keep-alive connections:
   scheduled time. This is the p99 <= 10 ms target at >= 1,000 requests/s. The p99 of
   each 10-s window is printed too, and how late the generator itself sent (it shares the
   two cores: a send it makes late counts in the latency, as a waiting order would), and
-  the cores each worker used (the kernel spreads connections by a hash: rarely even).
+  the cores each worker used (the kernel spreads connections by a hash: rarely even)
+  and the generator used, and the host's state: the CPU time the hypervisor gave to
+  other guests (steal) and a fixed Python loop's time (the same code has measured ~60 %
+  apart on this kind of VM, so compare runs by it).
 - capacity: each connection sends its next request as soon as it has an answer (closed
   loop), which gives the most requests/s the server answers. Its latency is printed
   but is not a target: with 16 requests always in flight it is queueing, 16 / throughput
@@ -36,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import sqlite3
@@ -202,6 +206,23 @@ def _cpu_seconds(pids: list[int]) -> dict[int, float]:
     return out
 
 
+def _cpu_times() -> tuple[int, int]:
+    """(steal, total) clock ticks of the whole machine so far (Linux, from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7], sum(fields[:8])  # user nice system idle iowait irq softirq steal
+
+
+def _reference_ms() -> float:
+    """Milliseconds of a fixed pure-Python loop (best of 5): the host's speed, to compare
+    runs by (the same code has measured ~60 % apart on this kind of VM)."""
+    best = math.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        sum(range(1_000_000))
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3
+
+
 def _report_bounded(load: Load, rate: float, connections: int, seconds: float) -> bool:
     """Print the bounded load's figures next to their targets; True when all are met."""
     p50, p99 = (float(np.percentile(load.latencies, q)) * 1e3 for q in (50, 99))
@@ -298,9 +319,13 @@ def main() -> int:
         wl = _worklist_latency(base, key, 105)
         load = {"connections": args.connections, "seconds": args.seconds, "warmup": args.warmup}
         workers = child_pids(server.pid)
+        reference = _reference_ms()
         before, started = _cpu_seconds(workers), time.perf_counter()
+        own, (steal, ticks) = time.process_time(), _cpu_times()
         bounded = _run_load(_order_load(port, key, customers, rate=args.rate, **load))
         spent, after = time.perf_counter() - started, _cpu_seconds(workers)
+        own = time.process_time() - own
+        steal, ticks = (now - then for now, then in zip(_cpu_times(), (steal, ticks), strict=True))
         approved = _reservations(work)
         shares = [(after[p] - before[p]) / spent for p in after if p in before]
         closed = _run_load(_order_load(port, key, customers, rate=None, **load))
@@ -311,6 +336,11 @@ def main() -> int:
     ok = _report_bounded(bounded, args.rate, args.connections, args.seconds)
     busy = ", ".join(f"{share:.2f}" for share in sorted(shares, reverse=True) if share > 0.01)
     print(f"  cores used by each worker process during it: {busy}")
+    print(f"  cores used by this load generator: {own / spent:.2f}")
+    print(
+        f"  CPU time the hypervisor gave elsewhere (steal): {steal / max(ticks, 1):.1%}; "
+        f"host speed reference: {reference:.1f} ms for a fixed Python loop (lower: faster)"
+    )
     print(f"  approvals written (each a reservation in the store): {approved:,}")
     errors = bounded.errors
     lat, closed_errors, rps = closed.latencies, closed.errors, closed.answered_per_s
