@@ -13,7 +13,7 @@ Two order-decision runs, both over 16 keep-alive connections:
   scheduled time. This is the p99 <= 10 ms target at >= 1,000 requests/s. The p99 of
   each 10-s window is printed too, and how late the generator itself sent (it shares the
   two cores: a send it makes late counts in the latency, as a waiting order would), and
-  the cores each worker used (the kernel spreads connections by a hash: rarely even)
+  the cores each worker used (connections are dealt to the workers in turn: 8 each)
   and the generator used, and the host's state: the CPU time the hypervisor gave to
   other guests (steal) and a fixed Python loop's time (the same code has measured ~60 %
   apart on this kind of VM, so compare runs by it).
@@ -22,9 +22,9 @@ Two order-decision runs, both over 16 keep-alive connections:
   but is not a target: with 16 requests always in flight it is queueing, 16 / throughput
   on average (2,000 requests/s means 8 ms however fast each answer is computed).
 
-The load starts once every worker listens (each one's state built): measured from the
-first worker's readiness, one worker took all 16 connections while the other was still
-building its state on the same cores.
+The load starts once `duecast serve` listens, which it does once every worker has built
+its state: measured from the first worker's readiness, one worker took all 16
+connections while the other was still building its state on the same cores.
 
 Set-up, skipped when the work folder already holds it (`--work DIR` keeps it between
 runs): `duecast generate` + `duecast import` into SQLite, `duecast train` +
@@ -305,7 +305,7 @@ def main() -> int:
         stderr=subprocess.STDOUT,
     )
     try:
-        ready = wait_ready(base, server, timeout=900, workers=args.workers)
+        ready = wait_ready(base, server, timeout=900)
         print(f"duecast serve ready in {ready:.0f} s ({args.workers} workers)", flush=True)
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
             model = client.get("/v1/model").json()

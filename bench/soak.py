@@ -282,7 +282,7 @@ def main() -> int:
             stderr=subprocess.STDOUT,
         )
         try:
-            ready = wait_ready(base, server, timeout=300, workers=args.workers)
+            ready = wait_ready(base, server, timeout=300)
             workers = _workers(server, args.workers)
             print(f"duecast serve ready in {ready:.0f} s, workers {workers}", flush=True)
             with httpx.Client(base_url=base, headers={"X-API-Key": keys["scorer"]}) as client:
