@@ -127,8 +127,11 @@ class _DealtServer(uvicorn.Server):
         self.control.sendall(_READY)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """Take no more connections, then uvicorn's graceful shutdown."""
+        """Take no more connections (the supervisor hears it), then uvicorn's graceful
+        shutdown."""
         asyncio.get_running_loop().remove_reader(self.control.fileno())
+        with contextlib.suppress(OSError):
+            self.control.shutdown(socket.SHUT_WR)  # the supervisor deals to the others
         await super().shutdown(sockets)
 
     def _receive(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -136,6 +139,8 @@ class _DealtServer(uvicorn.Server):
             message, fds, _, _ = socket.recv_fds(self.control, 64, 64)
         except (BlockingIOError, InterruptedError):
             return
+        except OSError:
+            message, fds = b"", []
         if not message:  # the supervisor is gone: nobody deals connections any more
             loop.remove_reader(self.control.fileno())
             self.should_exit = True
@@ -204,16 +209,18 @@ class _Supervisor:
         try:
             self.workers = [self._start() for _ in range(self.count)]
             code = 0
-            while not self.stop.is_set() and not code:
+            while not code:
                 for key, _ in self.selector.select(timeout=0.5):
                     if key.data is None:
                         self._deal()
                     else:
                         self._hear(key.data)
+                if self.stop.is_set():  # before replacing: the workers stop on a signal too
+                    break
                 code = self._replace_dead()
-            self._stop_all()
             return code
         finally:
+            self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
@@ -241,6 +248,9 @@ class _Supervisor:
             try:
                 conn, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of file descriptors, a connection aborted
+                logger.warning("could not accept a connection: %s", exc)
                 return
             with conn:
                 self._send(conn)

@@ -132,6 +132,24 @@ class ScoreCalibrator:
             p = self.model.predict_proba(raw.reshape(-1, 1))[:, 1]
         return np.clip(np.asarray(p, dtype="float64"), 0.0, 1.0)
 
+    def one(self, raw: float) -> float:
+        """The calibrated probability of one raw score, as `__call__` gives it.
+
+        The same ufuncs on a float: numpy's calls on one-element arrays cost more than
+        the arithmetic on the order decision's path.
+        """
+        model = self.model
+        if self.method == "isotonic":
+            if getattr(model, "out_of_bounds", None) != "clip" or len(model.X_thresholds_) < 2:
+                return float(self(np.array([raw]))[0])
+            clipped = min(max(raw, float(model.X_min_)), float(model.X_max_))
+            p = float(np.interp(clipped, model.X_thresholds_, model.y_thresholds_))
+        elif hasattr(model, "coef_") and model.coef_.shape == (1, 1):
+            p = float(expit(raw * model.coef_[0, 0] + model.intercept_[0]))
+        else:
+            return float(self(np.array([raw]))[0])
+        return min(max(p, 0.0), 1.0)
+
 
 def _offset_base(offset: HistoryOffset, n_features: int) -> float:
     """The offset of a row without history: the prior, the zero of its contribution."""

@@ -82,7 +82,9 @@ class HazardRisk:
         """The probability of one row."""
         since = _unpaid_since_row(self.model, x)
         p = float(self.model.predict_row(x, days_overdue=since, quantiles=False)["p_default"])
-        return p if self.calibrator is None else float(self.calibrator(_raw(np.array([p])))[0])
+        if self.calibrator is None:
+            return p
+        return self.calibrator.one(float(logit(min(max(p, _EPS), 1 - _EPS))))  # `_raw`
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Minus the hazard model's contributions: positive = riskier / later."""

@@ -7,16 +7,12 @@ import datetime as dt
 import http.client
 import json
 import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -26,9 +22,9 @@ from serving.app import create_app
 from serving.auth import ApiKey
 from serving.deps import KeyCache
 from serving.errors import ErrorOut
-from serving.http_protocol import CoalescingHttpToolsProtocol
 from serving.limits import RateLimiter
 from tests.utils.api_support import ApiTemplate, settings_for
+from tests.utils.net import served_in_thread
 from tests.web.conftest import sign_in
 
 ORDER = {"customer_id": "C00001", "amount": 10.0}
@@ -51,23 +47,8 @@ def live_server(api_template: ApiTemplate, tmp_path: Path) -> Iterator[tuple[Fas
     """The app on a real uvicorn server (a thread) on a free loopback port, with the
     HTTP protocol `duecast serve` runs (a 500 closes after its last write)."""
     app = create_app(settings_for(api_template, tmp_path))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, lifespan="on", http=CoalescingHttpToolsProtocol)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
+    with served_in_thread(app, lifespan="on") as port:
         yield app, port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def test_a_500_says_connection_close_and_the_next_request_works(

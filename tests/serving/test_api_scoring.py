@@ -117,3 +117,22 @@ def test_calibrator_closed_forms_equal_scikit_learn() -> None:
         ScoreCalibrator("sigmoid", platt)(probe),
         np.clip(platt.predict_proba(probe.reshape(-1, 1))[:, 1], 0, 1),
     )
+
+
+def test_one_calibrated_score_equals_the_array_path() -> None:
+    # The order decision calibrates one float (`ScoreCalibrator.one`): bit for bit the
+    # value the array path gives, out-of-range and missing scores included.
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=2000)
+    y = (rng.random(2000) < 1 / (1 + np.exp(-raw))).astype(int)
+    probe = [*(rng.normal(size=200) * 3), -50.0, 50.0, float(raw.min()), float(raw.max())]
+    calibrators = [
+        ScoreCalibrator(
+            "isotonic", IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
+        ),
+        ScoreCalibrator("sigmoid", LogisticRegression().fit(raw.reshape(-1, 1), y)),
+    ]
+    for calibrator in calibrators:
+        for value in probe:
+            assert calibrator.one(value) == calibrator(np.array([value]))[0], calibrator.method
+        assert np.isnan(calibrator.one(float("nan"))) == np.isnan(calibrator(np.array([np.nan]))[0])

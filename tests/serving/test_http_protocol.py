@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from serving import http_protocol
-from serving.http_protocol import CoalescingHttpToolsProtocol, CoalescingTransport
+from serving.http_protocol import CoalescingTransport
+from tests.utils.net import served_in_thread
 
 
 class _Transport:
@@ -144,22 +141,8 @@ async def _stream(_request: Request) -> Response:
 @pytest.fixture
 def server_port() -> Iterator[int]:
     app = Starlette(routes=[Route("/plain", _plain), Route("/stream", _stream)])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, http=CoalescingHttpToolsProtocol)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with served_in_thread(app) as port:
+        yield port
 
 
 def test_each_plain_response_is_one_socket_write(

@@ -19,6 +19,7 @@ import joblib
 import lightgbm as lgb
 import numpy as np
 import pytest
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from features.spec import CATEGORICAL_COLUMNS, FEATURE_COLUMNS
@@ -324,3 +325,21 @@ def test_the_blend_is_the_average_of_its_parts() -> None:
     np.testing.assert_allclose(risk.predict(X), expected)
     mean = (parts[0][1].predict(X)["mean"] + parts[1][1].predict(X)["mean"]) / 2
     np.testing.assert_allclose(timing.predict(X)["mean"], mean)
+
+
+def test_a_calibrated_hazard_risk_scores_one_row_as_the_batch() -> None:
+    # The one-row path calibrates a float (`ScoreCalibrator.one`), the batch an array.
+    risk, _ = _scorers("hazard")
+    X = _scoring_rows()
+    raw = np.log(risk.predict(X) / (1 - risk.predict(X)))
+    y = (np.arange(len(raw)) % 3 == 0).astype(int)
+    for calibrator in (
+        _platt(raw, y),
+        ScoreCalibrator(
+            "isotonic", IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
+        ),
+    ):
+        calibrated = HazardRisk(risk.model, calibrator)
+        p = calibrated.predict(X)
+        for i in range(len(X)):
+            assert calibrated.predict_row(X[i : i + 1]) == pytest.approx(p[i], abs=1e-12)

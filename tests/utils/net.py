@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["child_pids", "connections_by_process", "free_port"]
+import uvicorn
+from starlette.types import ASGIApp
+
+from serving.http_protocol import CoalescingHttpToolsProtocol
+
+__all__ = ["child_pids", "connections_by_process", "free_port", "served_in_thread"]
 
 
 def free_port() -> int:
@@ -44,3 +54,29 @@ def connections_by_process(pids: list[int], port: int) -> dict[int, int]:
                 held += inodes.get(target[8:-1]) == port
         counts[pid] = held
     return counts
+
+
+@contextlib.contextmanager
+def served_in_thread(
+    app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "auto"
+) -> Iterator[int]:
+    """`app` on a real uvicorn server (a thread) on a free loopback port, with the HTTP
+    protocol `duecast serve` runs; yields the port once the server has started."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app, log_config=None, lifespan=lifespan, http=CoalescingHttpToolsProtocol
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
