@@ -11,12 +11,13 @@ Two order-decision runs, both over 16 keep-alive connections:
 - the bounded load: 1,000 requests/s (`--rate`) offered on a fixed schedule, as order
   systems send them, for 60 s (`--seconds`); p50/p99 latency count from each request's
   scheduled time. This is the p99 <= 10 ms target at >= 1,000 requests/s. The p99 of
-  each 10-s window is printed too, and how late the generator itself sent (it shares the
-  two cores: a send it makes late counts in the latency, as a waiting order would), and
-  the cores each worker used (connections are dealt to the workers in turn: 8 each)
-  and the generator used, and the host's state: the CPU time the hypervisor gave to
-  other guests (steal) and a fixed Python loop's time (the same code has measured ~60 %
-  apart on this kind of VM, so compare runs by it).
+  each 10-s window is printed too, and how late requests were sent (a connection sends
+  only after its previous answer, so a slow answer delays the next send; so does the
+  generator waiting for a core: either counts in the latency, as a waiting order would),
+  the cores each worker used (connections are dealt to the workers in turn: 8 each) and
+  the generator used, and the host's state: the CPU time the hypervisor gave to other
+  guests (steal) and a fixed Python loop's time (the same code has measured ~60 % apart
+  on this kind of VM, so compare runs by it).
 - capacity: each connection sends its next request as soon as it has an answer (closed
   loop), which gives the most requests/s the server answers. Its latency is printed
   but is not a target: with 16 requests always in flight it is queueing, 16 / throughput
@@ -90,7 +91,7 @@ class Load:
 
     latencies: np.ndarray  # of requests scheduled after the warm-up
     scheduled: np.ndarray  # each one's scheduled time, from the start of the window
-    late_sends: np.ndarray  # how late the generator sent each one (its own delay)
+    late_sends: np.ndarray  # how late each one was sent (see `_order_load`)
     errors: int  # non-200 answers
     answered_per_s: float  # answers completed inside the measured window
 
@@ -117,9 +118,9 @@ async def _order_load(
     per request than the server's order decision on this 2-core machine (measured:
     /healthz at 16 connections, ~90 req/s through httpx against ~2,000 req/s this way).
 
-    The generator's own lateness (a send after its scheduled time, while this process
-    waited for a core) is recorded apart: it counts in the latency, as it would for an
-    order system whose request waits, and says how much of a tail is the generator's.
+    How late each request was sent (after its scheduled time: its connection still
+    waited for the previous answer, or this process for a core) is recorded apart; it
+    counts in the latency, as it would for an order system whose request waits.
     """
     latencies: list[float] = []
     scheduled: list[float] = []
@@ -242,7 +243,8 @@ def _report_bounded(load: Load, rate: float, connections: int, seconds: float) -
     print("  p99 per 10 s window (ms): " + ", ".join(f"{w * 1e3:.1f}" for w in windows))
     late99 = float(np.percentile(load.late_sends, 99)) * 1e3
     print(
-        f"  the generator's own lateness in sending: p99 {late99:.2f} ms, max "
+        f"  sent after their scheduled time (a connection waits for its previous answer, "
+        f"or the generator for a core): p99 {late99:.2f} ms, max "
         f"{load.late_sends.max() * 1e3:.1f} ms (counted in the latency above)"
     )
     return ok
