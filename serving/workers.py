@@ -195,6 +195,7 @@ class _Supervisor:
         process = self.context.Process(target=_worker, args=(theirs, self.log_level), daemon=False)
         process.start()
         theirs.close()
+        ours.setblocking(False)  # a worker that stops reading must not stall the others
         worker = _Process(process, ours)
         self.selector.register(ours, selectors.EVENT_READ, worker)
         return worker
@@ -263,6 +264,8 @@ class _Supervisor:
                 continue
             try:
                 socket.send_fds(worker.control, [b"c"], [conn.fileno()])
+            except BlockingIOError:  # its queue is full: the next one takes this one
+                continue
             except OSError:  # it has just ended: the next one takes the connection
                 worker.ready = False
                 continue
