@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.build import DEFAULT_TERMS_DAYS, customer_state_and_open_rows
-from features.ledger import Ledger
+from features.ledger import Ledger, day_timestamp
 from features.online import new_invoice_features, state_records
 from kernel.policy import PolicySettings
 from serving.decisions.grades import CustomerGrade, assess_grade, customer_grade
@@ -47,8 +47,12 @@ __all__ = ["FALLBACK_TYPICAL_AMOUNT", "CustomerEntry", "TypicalScore", "build_en
 
 logger = logging.getLogger(__name__)
 
-# Actions kept per customer: the worklist needs the latest one and open promises.
+# Actions kept per customer for display (the latest first), beside those that decide its
+# dunning (`_deciding`).
 _RECENT_ACTIONS = 20
+# The logged kinds whose latest one decides dunning (`serving.decisions.dunning`): the
+# latest promise per invoice (and customer-wide) and the latest of each ladder step.
+_LATEST_DECIDES = ("promise", "reminder", "call", "legal")
 # A typical new invoice of a customer without history: the median over all customers.
 FALLBACK_TYPICAL_AMOUNT = 1_000.0
 
@@ -111,14 +115,43 @@ def _column(frame: pd.DataFrame, name: str) -> list[object]:
     return values.tolist()
 
 
-def _actions_by_customer(actions: pd.DataFrame) -> dict[str, tuple[ActionRecord, ...]]:
+def _deciding(ordered: pd.DataFrame, as_of: dt.date) -> np.ndarray:
+    """Which of `ordered` (actions, oldest first) decide dunning, however many came after.
+
+    Disputes and resolutions (an open dispute pauses dunning), the latest promise with a
+    date per invoice and customer-wide, and the latest reminder, call and escalation of
+    the customer: kept among the last `_RECENT_ACTIONS` alone, a promise followed by 20
+    reminders of other invoices stopped pausing what it covers. The latest on or before
+    `as_of` (what dunning reads: `actions_until`) and the latest of all are both kept.
+    """
+    kind = ordered["kind"].astype("str")
+    kept = kind.isin(("dispute", "resolve")).to_numpy(copy=True)  # written below
+    latest = (
+        kind.isin(_LATEST_DECIDES) & ((kind != "promise") | ordered["promised_date"].notna())
+    ).to_numpy()
+    invoice = ordered["invoice_id"].astype("object").where(kind == "promise", None)
+    keys = pd.DataFrame(
+        {
+            "customer_id": ordered["customer_id"].astype("str").to_numpy(),
+            "kind": kind.to_numpy(),
+            "invoice": invoice.fillna("").to_numpy(),  # a ladder step: customer-wide
+        }
+    )
+    until = (ordered["at"] < day_timestamp(as_of + dt.timedelta(days=1))).to_numpy()
+    for among in (latest, latest & until):
+        rows = np.flatnonzero(among)
+        kept[rows[~keys.iloc[rows].duplicated(keep="last").to_numpy()]] = True
+    return kept
+
+
+def _actions_by_customer(
+    actions: pd.DataFrame, as_of: dt.date
+) -> dict[str, tuple[ActionRecord, ...]]:
     if actions.empty:
         return {}
     ordered = actions.sort_values("at", kind="stable")
-    # Disputes and their resolutions are kept however old: an open dispute pauses dunning.
-    lasting = ordered["kind"].isin(("dispute", "resolve"))
     recent = ordered.groupby("customer_id", sort=False).cumcount(ascending=False) < _RECENT_ACTIONS
-    ordered = ordered[lasting | recent]
+    ordered = ordered[_deciding(ordered, as_of) | recent.to_numpy()]
     # Column-wise conversion: a row-wise loop over ~10^5 actions took tens of seconds.
     at = [ts.replace(tzinfo=dt.UTC) for ts in ordered["at"].dt.to_pydatetime()]
     promised = [None if pd.isna(d) else d.date() for d in ordered["promised_date"].astype("object")]
@@ -306,7 +339,7 @@ def build_entries(
     positions: dict[str, list[int]] = defaultdict(list)
     for k, inv in enumerate(invoices):
         positions[inv.customer_id].append(k)
-    actions = _actions_by_customer(ledger.actions)
+    actions = _actions_by_customer(ledger.actions, as_of)
     attributes = _attributes(ledger.customers)
     today = ledger_today(ledger, as_of=as_of, window_days=policy.reservation_days)
     entries: dict[str, CustomerEntry] = {}

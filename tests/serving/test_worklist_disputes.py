@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -251,3 +252,72 @@ def test_a_partial_promise_through_the_api_pauses_only_the_oldest(
         s.invoice_id for s in _entry_item(client, cid).invoices if s.action == "wait_for_promise"
     }
     assert paused == {oldest.invoice_id}
+
+
+def test_a_promise_and_a_logged_step_still_decide_after_many_later_actions(
+    client: TestClient, api_template: ApiTemplate
+):
+    """A served entry kept only a customer's last 20 actions: a promise, or a logged call,
+    followed by 20 other actions (notes, reminders of other invoices) stopped pausing the
+    invoices it covers, or holding the step back."""
+    keys = {"X-API-Key": api_template.keys["collector"]}
+    cid = _customer_with_invoices(client, api_template)
+    item = _entry_item(client, cid)
+    oldest = min(item.invoices, key=lambda s: (s.due_date, s.invoice_id))
+
+    def post(body: dict) -> None:
+        answer = client.post("/v1/actions", json={"customer_id": cid, **body}, headers=keys)
+        assert answer.status_code == 201, answer.text
+
+    def steps() -> dict[str, str]:
+        return {s.invoice_id: s.action for s in _entry_item(client, cid).invoices}
+
+    before = steps()
+    top = max(
+        (a for a in before.values() if a in ("reminder", "call", "escalate")),
+        key=("reminder", "call", "escalate").index,
+    )
+    post({"kind": {"escalate": "legal"}.get(top, top)})  # logged: held for follow-up
+    promised = (AS_OF + dt.timedelta(days=7)).isoformat()
+    post(
+        {
+            "kind": "promise",
+            "invoice_id": oldest.invoice_id,
+            "promised_date": promised,
+            "promised_amount": round(oldest.open_amount, 2),
+        }
+    )
+    decided = steps()
+    assert decided[oldest.invoice_id] == "wait_for_promise"
+    assert "follow_up_later" in decided.values() and decided != before
+    for k in range(25):
+        post({"kind": "note", "text": f"note {k}"})
+    assert steps() == decided
+
+
+def test_the_entry_keeps_the_latest_deciding_actions_on_or_before_its_day():
+    """A store served on a pinned past day may hold many actions after it: the actions
+    dunning reads (those on or before the day) are kept however many come after."""
+    from serving.entries import _actions_by_customer
+
+    def row(kind: str, day: int, **kw) -> dict:
+        at = pd.Timestamp(TODAY) + pd.Timedelta(days=day, hours=9)
+        return {"customer_id": "c1", "kind": kind, "at": at, "invoice_id": None,
+                "promised_date": pd.NaT, "promised_amount": None, "author": None,
+                "text": None, "outcome": None, **kw}  # fmt: skip
+
+    promise = row(
+        "promise", -6, invoice_id="i1", promised_date=pd.Timestamp(TODAY) + pd.Timedelta(days=9)
+    )
+    rows = [row("call", -9), promise, row("call", -3)]
+    rows += [row("reminder", day) for day in range(1, 30)] + [row("call", 31)]
+    kept = _actions_by_customer(pd.DataFrame(rows), TODAY)["c1"]
+    until = [a for a in kept if a.at.date() <= TODAY]
+    assert [(a.kind, a.at.date()) for a in until] == [
+        ("promise", TODAY - dt.timedelta(days=6)),
+        ("call", TODAY - dt.timedelta(days=3)),
+    ]
+    assert len(kept) == 2 + 20  # and the last 20 of all, the call of day 31 among them
+    calls = [_inv("i1", overdue=20), _inv("i2", overdue=15)]
+    assert _steps(calls, []) == {"i1": "call", "i2": "call"}
+    assert _steps(calls, until) == {"i1": "wait_for_promise", "i2": "follow_up_later"}
