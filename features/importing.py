@@ -51,6 +51,7 @@ from features.import_reject import (
     write_reject_file,
 )
 from features.import_sources import Sources, read_sources
+from features.import_store import import_store
 from features.import_write import (
     ProgressCallback,
     combined_rows,
@@ -62,7 +63,6 @@ from features.import_write import (
     write_plan,
 )
 from features.mapping import ImportMapping, load_mapping
-from features.store import ensure_schema
 from features.validate import Problems
 from kernel.errors import StoreError
 from kernel.schema import IMPORT_ORDER
@@ -117,6 +117,8 @@ class ImportSummary:
     customers_changed: int = 0
     # Nothing was written: the counts are what the same import would do.
     dry_run: bool = False
+    # The store's schema was created or upgraded (a dry run does so on PostgreSQL only).
+    schema_changed: bool = False
     # Rows of the files left out (reject file), and the problems written to that file.
     rejected_rows: int = 0
     problems: int = 0
@@ -152,7 +154,8 @@ def import_directory(
         directory: folder holding the exported files.
         mapping: optional TOML column mapping (see `features.mapping`), or one parsed.
         dry_run: check everything and count what the import would do; write nothing
-            to the store (its schema may be created).
+            to the store (a PostgreSQL store's schema is created or upgraded:
+            `features.import_store`).
         reject_file: import the good rows and write every problem to this CSV file
             (file, line, column, reason); rows needing a rejected row are rejected too.
             Problems with a whole file (a missing column) still stop the import.
@@ -180,22 +183,22 @@ def import_directory(
     if reject and problems.stops_rows_import(header_line):
         raise problems.error()
 
-    ensure_schema(engine)
-    try:
-        counts, changed = _import_rows(
-            engine,
-            spec,
-            found,
-            problems,
-            reject_file=reject_file,
-            dry_run=dry_run,
-            chunk=chunk_rows,
-            progress=progress,
-        )
-    except sa.exc.DBAPIError as exc:  # e.g. a concurrent writer; the transaction rolled back
-        raise StoreError(
-            f"the database refused the import ({exc.orig}); nothing was written"
-        ) from exc
+    with import_store(engine, dry_run=dry_run) as store:
+        try:
+            counts, changed = _import_rows(
+                store.engine,
+                spec,
+                found,
+                problems,
+                reject_file=reject_file,
+                dry_run=dry_run,
+                chunk=chunk_rows,
+                progress=progress,
+            )
+        except sa.exc.DBAPIError as exc:  # e.g. a concurrent writer: rolled back
+            raise StoreError(
+                f"the database refused the import ({exc.orig}); nothing was written"
+            ) from exc
     for table, c in counts.items():
         logger.info("%s%s: %s", "(dry run) " if dry_run else "", table, c)
     files = {t: [s.file for s in found.tables[t]] for t in IMPORT_ORDER if found.tables.get(t)}
@@ -204,6 +207,7 @@ def import_directory(
         files=files,
         customers_changed=changed,
         dry_run=dry_run,
+        schema_changed=store.schema_changed,
         rejected_rows=problems.bad_row_count() if reject else 0,
         problems=problems.total if reject else 0,
     )

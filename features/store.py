@@ -30,6 +30,8 @@ __all__ = [
     "ensure_schema",
     "get_engine",
     "metadata",
+    "new_engine",
+    "schema_at_head",
     "schema_revision",
 ]
 
@@ -302,6 +304,11 @@ def _create_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def new_engine(url: str) -> Engine:
+    """An engine for `url` that no one else shares (a throwaway store's; dispose it)."""
+    return _create_engine(url)
+
+
 def dispose_engines() -> None:
     """Close every pooled connection and forget the engines (tests, forked workers)."""
     for engine in list(_ENGINES.values()):
@@ -338,6 +345,11 @@ def schema_revision(engine: Engine) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
         raise StoreError(f"cannot reach the database at {engine.url!r}: {exc.orig}") from exc
+
+
+def schema_at_head(engine: Engine) -> bool:
+    """Whether the database's schema is this release's (`ensure_schema` would do nothing)."""
+    return schema_revision(engine) == _head_revision()
 
 
 def ensure_schema(engine: Engine) -> None:

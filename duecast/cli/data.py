@@ -176,7 +176,12 @@ def _print_summary(summary: ImportSummary, reject_file: Path | None) -> None:
             f"{summary.rejected_rows:,} row(s) rejected ({summary.problems:,} problem(s)) "
             f"-> {reject_file}"
         )
-    if summary.dry_run:
+    if summary.dry_run and summary.schema_changed:
+        console.print(
+            "dry run: no rows were written; the store's schema was created or upgraded to "
+            "this release's; the counts are what the import would do."
+        )
+    elif summary.dry_run:
         console.print(
             "dry run: nothing was written to the store; the counts are what the import would do."
         )

@@ -7,10 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
-from features.store import get_engine
+from features.store import _alembic_config, get_engine, schema_revision
 from kernel.errors import DataImportError
 from tests.features.test_import import dump, make_ledger, run, write_ledger
+from tests.kernel.test_settings_store import HEAD
 
 
 def _change_log(url: str) -> pd.DataFrame:
@@ -75,13 +77,54 @@ def test_a_dry_run_with_bad_rows_and_no_reject_file_fails_like_the_import(
     assert all(len(t) == 0 for t in dump(sqlite_url).values())
 
 
-def test_a_dry_run_on_a_new_store_creates_only_the_schema(sqlite_url: str, tmp_path: Path) -> None:
+def test_a_dry_run_on_a_new_sqlite_store_creates_no_file(sqlite_url: str, tmp_path: Path) -> None:
+    """It created the store's file and schema while saying it wrote nothing."""
     frames = make_ledger(seed=33, customers=4, invoices=12)
     summary = run(sqlite_url, write_ledger(frames, tmp_path / "in"), dry_run=True)
     assert summary.tables["invoices"].inserted == 12
-    assert summary.customers_changed == 4
-    assert all(len(t) == 0 for t in dump(sqlite_url).values())
-    assert _change_log(sqlite_url).empty
+    assert summary.customers_changed == 4 and not summary.schema_changed
+    assert not (tmp_path / "store.db").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["in"]
+
+
+def test_a_dry_run_leaves_an_older_sqlite_store_at_its_revision(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A store of an earlier release is diffed as it is (on a copy), and upgraded only by
+    an import: the dry run upgraded it while saying it wrote nothing."""
+    frames = make_ledger(seed=35, customers=4, invoices=12)
+    engine = get_engine(sqlite_url)
+    with engine.begin() as conn:  # a store of the release before the last migration
+        command.upgrade(_alembic_config(conn), "0008")
+        conn.execute(
+            sa.text("INSERT INTO customers (customer_id, name, created_at) VALUES (:c, 'Old', :d)"),
+            {"c": frames["customers"]["customer_id"].iloc[0], "d": "2020-01-01"},
+        )
+    folder = write_ledger(frames, tmp_path / "in")
+
+    dry = run(sqlite_url, folder, dry_run=True)
+
+    assert schema_revision(engine) == "0008" and not dry.schema_changed
+    assert (dry.tables["customers"].inserted, dry.tables["customers"].updated) == (3, 1)
+    assert dry.tables["invoices"].inserted == 12
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM invoices")).scalar() == 0
+    real = run(sqlite_url, folder)
+    assert real.tables == dry.tables and real.schema_changed
+    assert schema_revision(engine) == HEAD
+
+
+def test_a_dry_run_on_a_new_postgres_store_says_it_made_the_schema(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A server's database is not copied: its schema is made, and the summary says so."""
+    frames = make_ledger(seed=33, customers=4, invoices=12)
+    summary = run(postgres_url, write_ledger(frames, tmp_path / "in"), dry_run=True)
+    assert summary.schema_changed and summary.tables["invoices"].inserted == 12
+    assert all(len(t) == 0 for t in dump(postgres_url).values())
+    assert _change_log(postgres_url).empty
+    again = run(postgres_url, write_ledger(frames, tmp_path / "in"), dry_run=True)
+    assert not again.schema_changed
 
 
 def test_a_dry_run_counts_attribute_changes_and_stores_none(db_url: str, tmp_path: Path) -> None:
