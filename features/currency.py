@@ -12,6 +12,9 @@ The rule, and why:
   rate dated on or before it (`exchange_rates.csv`), unless the invoice row carries
   its own `fx_rate`, which wins (the rate the ERP booked it at). The issue date fixes
   the amount: the exposure it adds and what it is worth do not move with every rate.
+- A re-export that gives a stored invoice another rate converts its stored payments and
+  adjustments again, from their original amounts, even when the files no longer carry
+  them (`features.currency_restate`): else a paid invoice kept a residual.
 - Its payments and adjustments are converted at their invoice's rate: a payment
   settles the invoice in the invoice's currency, so paying the full original amount
   must settle it in base currency too, and the FX gain or loss between issue and
@@ -45,6 +48,7 @@ from features.currency_rates import (
     stored_rates,
     unreadable_rate,
 )
+from features.currency_restate import restated_children
 from features.import_lookup import fetch_rows
 from features.problems import Problems
 from kernel import limits
@@ -91,6 +95,9 @@ def to_base(
     invoice_rates = [_convert_invoices(t, rates, base, problems) for t in invoices]
     known = pd.concat(invoice_rates) if invoice_rates else pd.Series(dtype="float64")
     known = known[~known.index.duplicated(keep="first")]
+    # Stored rows of invoices given a new rate are converted again with them.
+    for typed in restated_children(conn, sources, known):
+        sources.setdefault(typed.table, []).append(typed)
     children = [(t, typed) for t in ("payments", "adjustments") for typed in sources.get(t, [])]
     rates_used = [_convert_children(conn, typed, known) for _, typed in children]
     round_together(conn, children, rates_used)

@@ -43,6 +43,7 @@ import sqlalchemy as sa
 from features.attribute_store import write_attributes
 from features.changes import log_change, log_changes
 from features.currency import to_base
+from features.currency_restate import RESTATED_FILE, keep_restated_of
 from features.import_limits import keep_approved_limits, log_limit_changes
 from features.import_reject import (
     accepted_keys,
@@ -96,7 +97,9 @@ class TableCounts:
     read = inserted + updated + unchanged + rejected. `rejected` counts rows left out
     with a reject file (without one, an import with bad rows raises `DataImportError`
     and writes nothing); `deleted` the payments an earlier export derived from an
-    invoice (settled date, paid amount) that this one no longer derives.
+    invoice (settled date, paid amount) that this one no longer derives; `restated`
+    the stored rows the files did not carry, read again because their invoice got a
+    new rate (`features.currency_restate`), counted in `read`.
     """
 
     read: int
@@ -105,6 +108,7 @@ class TableCounts:
     unchanged: int
     rejected: int
     deleted: int = 0
+    restated: int = 0
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,7 @@ def _import_rows(
         invoices, rejected = settle_references(conn, found.tables, problems, reject=reject)
         if problems and not reject:
             raise problems.error()
+        keep_restated_of(found.tables, accepted_keys(found.tables["invoices"], "invoice_id"))
         counts, touched = _write_tables(
             conn, found, invoices, rejected, dry_run=dry_run, chunk=chunk, progress=progress
         )
@@ -292,6 +297,7 @@ def _write_tables(
             unchanged=plan.unchanged,
             rejected=rejected.get(table, 0),
             deleted=len(stale),
+            restated=sum(len(s.frame) for s in sources if s.file == RESTATED_FILE),
         )
     return counts, touched
 

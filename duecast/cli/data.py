@@ -171,6 +171,12 @@ def _print_summary(summary: ImportSummary, reject_file: Path | None) -> None:
     for name, counts in summary.tables.items():
         table.add_row(name, *(f"{getattr(counts, c):,}" for c in columns))
     console.print(table)
+    for name, counts in summary.tables.items():
+        if counts.restated:
+            console.print(
+                f"{name}: {counts.restated:,} stored row(s) the files did not carry were "
+                "converted again at their invoice's new exchange rate (counted in read)"
+            )
     if summary.rejected_rows and reject_file is not None:
         console.print(
             f"{summary.rejected_rows:,} row(s) rejected ({summary.problems:,} problem(s)) "

@@ -137,3 +137,20 @@ def summary_row(output: str, table: str) -> list[str]:
         if cells and cells[0] == table:
             return cells[1:]
     raise AssertionError(f"no {table} row in:\n{output}")
+
+
+def test_the_summary_names_stored_rows_converted_again(tmp_path: Path, settings: Settings) -> None:
+    """A re-export giving a stored invoice another rate says which stored rows it restated."""
+    from tests.features.test_currency import _thirds, _write
+
+    tables = _thirds()
+    first = runner.invoke(app, ["import", str(_write(tmp_path / "first", tables))])
+    assert first.exit_code == 0, first.output
+    assert "converted again" not in first.output
+    tables["invoices"][1]["fx_rate"] = "1.25"
+    tables["payments"] = tables["payments"][-1:]
+    again = runner.invoke(app, ["import", str(_write(tmp_path / "again", tables))])
+    assert again.exit_code == 0, again.output
+    assert "payments: 2 stored row(s) the files did not carry were converted again" in " ".join(
+        again.output.split()
+    )
