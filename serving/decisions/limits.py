@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from features.wording import probability
 from kernel.policy import GRADES, PolicySettings
 from serving.decisions.records import is_missing, is_present
 from serving.decisions.target import DEFAULT_TARGET, RiskTarget, chance_words
@@ -78,7 +79,7 @@ def _risk_factor(
     if is_present(p_default):
         p = float(p_default)
         factor = max(0.0, 1.0 - policy.credit_limit_risk_slope * p)
-        return factor, f"risk factor {factor:.2f} for a {p:.1%} {chance_words(target)}"
+        return factor, f"risk factor {factor:.2f} for {probability(p)} {chance_words(target)}"
     if is_present(days_late_p50):
         days = max(0.0, float(days_late_p50))
         factor = min(1.0, max(0.0, 1.0 - days / policy.credit_limit_days_late_zero))

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from features.wording import share_of
 from kernel.policy import GRADES, PolicySettings
 
 __all__ = ["DECISIONS", "Decision", "LimitKind", "OrderDecision", "order_decision"]
@@ -97,11 +98,11 @@ def order_decision(
         raise ValueError(f"grade must be one of {', '.join(GRADES)}, got {grade!r}")
     exposure = open_amount + amount
     utilisation = exposure / credit_limit if credit_limit > 0 else math.inf
-    share = f"{utilisation:.0%}" if math.isfinite(utilisation) else "above"
-    where = (
-        f"exposure after the order {_money(exposure)} is {share} of the "
-        f"{limit_kind} limit {_money(credit_limit)}"
-    )
+    limit = f"the {limit_kind} limit {_money(credit_limit)}"
+    # As a person says it: "167% of the limit", "over 10 times the limit" (not "44894%"),
+    # and a limit of 0 is no credit at all (no share of it to speak of).
+    share = share_of(utilisation, limit) if credit_limit > 0 else f"above {limit} (no credit)"
+    where = f"exposure after the order {_money(exposure)} is {share}"
     over_review = exposure > credit_limit * policy.order_review_above
     declines: list[str] = []
     reviews: list[str] = []

@@ -168,6 +168,10 @@ def test_formula_reads_back_in_the_rationale():
     assert "12,000" in limit.rationale[0] and "18,000" in limit.rationale[0]
     assert "5.0% chance of default" in limit.rationale[1]
     assert limit.rationale[-1] == "suggested limit 14,400"
+    safe = suggest_credit_limit(
+        monthly_sales=12_000, terms_days=30, p_default=0.0002, policy=BASE, history_invoices=10
+    )
+    assert "for under 0.1% chance of default" in safe.rationale[1]  # it read "a 0.0% chance"
 
 
 def test_max_change_and_ceiling_are_explained():

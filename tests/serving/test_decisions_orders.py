@@ -129,3 +129,26 @@ def test_a_worse_grade_is_never_more_lenient(amount, open_amount, limit, pair):
     better, worse = sorted(pair)  # "A" < "E"
     common = dict(amount=amount, open_amount=open_amount, credit_limit=limit)
     assert _severity(grade=better, **common) <= _severity(grade=worse, **common)
+
+
+def test_the_exposure_reason_reads_as_a_person_says_it():
+    """Issue 10, point 7: an order far over a small limit read "44894% of the approved
+    limit 100", and one against a limit of 0 "is above of the approved limit 0"."""
+    far = order_decision(
+        amount=100, open_amount=44_794, credit_limit=100, grade="B", policy=POLICY,
+        limit_kind="approved",
+    )  # fmt: skip
+    assert far.reasons[0].startswith(
+        "exposure after the order 44,894 is over 10 times the approved limit 100"
+    )
+    near = order_decision(
+        amount=2_500, open_amount=7_500, credit_limit=1_000, grade="B", policy=POLICY
+    )
+    assert near.reasons[0].startswith(
+        "exposure after the order 10,000 is 1,000% of the suggested limit 1,000"
+    )
+    none = order_decision(amount=1, open_amount=0, credit_limit=0, grade="A", policy=POLICY)
+    assert none.reasons[0].startswith(
+        "exposure after the order 1 is above the suggested limit 0 (no credit)"
+    )
+    assert " above of " not in " ".join(far.reasons + near.reasons + none.reasons)
