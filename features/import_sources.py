@@ -165,20 +165,42 @@ def _read_files(
         )
     raws: dict[str, RawFile] = {}
     read: dict[tuple[object, ...], RawFile] = {}
+    # Every file is read before stopping: each unreadable one is reported in one go,
+    # rather than one file per run.
+    unreadable: dict[tuple[object, ...], DataImportError] = {}
     for i, (table, path) in enumerate(paths.items()):
         progress("read files", i, len(paths))
         mapping = spec.for_table(table)
         options = (path, mapping.csv_delimiter(path), mapping.encoding, mapping.skip_rows)
         key = (*options, mapping.sheet)
-        if key not in read:
-            read[key] = read_raw(
-                path,
-                delimiter=options[1],
-                encoding=mapping.encoding,
-                skip_rows=mapping.skip_rows,
-                sheet=mapping.sheet,
-            )
+        if key not in read and key not in unreadable:
+            try:
+                read[key] = read_raw(
+                    path,
+                    delimiter=options[1],
+                    encoding=mapping.encoding,
+                    skip_rows=mapping.skip_rows,
+                    sheet=mapping.sheet,
+                )
+            except DataImportError as exc:
+                unreadable[key] = exc
+                continue
             logger.info("read %s: %d rows", read[key].name, len(read[key].frame))
-        raws[table] = read[key]
+        if key in read:
+            raws[table] = read[key]
     progress("read files", len(paths), len(paths))
+    if unreadable:
+        raise _together(list(unreadable.values()))
     return raws
+
+
+def _together(errors: list[DataImportError]) -> DataImportError:
+    """One error for the files that cannot be read: their messages, then all their rows."""
+    if len(errors) == 1:
+        return errors[0]
+    rows = [row for error in errors for row in error.bad_rows]
+    return DataImportError(
+        "\n".join(str(error.args[0]) for error in errors),
+        rows,
+        sum(error.total for error in errors),
+    )

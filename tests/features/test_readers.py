@@ -166,6 +166,31 @@ def test_missing_folder_and_missing_files_are_named(tmp_path: Path, sqlite_url: 
         import_directory(engine, folder)
 
 
+def test_every_unreadable_file_is_reported_in_one_go(tmp_path: Path, sqlite_url: str) -> None:
+    """The import stopped at the first file with broken rows: a user fixed it, ran again,
+    and only then learned of the next file's."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "customers.csv", "customer_id,name,created_at\nC1,Acme,2024-01-01\n")
+    write(
+        folder / "invoices.csv",
+        "invoice_id,customer_id,issue_date,due_date,amount\n"
+        "I1,C1,2024-01-02,2024-02-01,10,extra\nI2,C1,2024-01-03,2024-02-02,20\n",
+    )
+    write(folder / "payments.csv", "payment_id,invoice_id,payment_date,amount\nP1,I2\n")
+    with pytest.raises(DataImportError) as exc:
+        import_directory(get_engine(sqlite_url), folder)
+
+    assert [(r.file, r.line) for r in exc.value.bad_rows] == [
+        ("invoices.csv", 2),
+        ("payments.csv", 2),
+    ]
+    message = str(exc.value)
+    assert "invoices.csv: 1 row(s) do not have as many fields" in message
+    assert "payments.csv: 1 row(s) do not have as many fields" in message
+    assert exc.value.total == 2
+
+
 @pytest.mark.parametrize(
     ("text", "lines"),
     [
