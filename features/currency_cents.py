@@ -22,7 +22,7 @@ from features.conversion import TypedFrame
 from features.store import TABLE_OBJECTS
 from kernel.schema import TABLES
 
-__all__ = ["round_together"]
+__all__ = ["round_in_order", "round_together"]
 
 _DATE = {"payments": "payment_date", "adjustments": "date"}
 _ORDER = {"payments": 0, "adjustments": 1}
@@ -58,6 +58,25 @@ def round_together(
         amount = typed.frame["amount"].to_numpy(dtype="float64").copy()
         amount[mine["pos"].to_numpy(dtype=np.int64)] = base[mine.index].to_numpy()
         typed.frame["amount"] = amount
+
+
+def round_in_order(originals: pd.Series, stored: pd.Series, rate: float) -> pd.Series:
+    """Base amounts of one invoice's rows, in date order, rounded on their running total.
+
+    A row with an original amount gets its share of the rounded running total at
+    `rate`; a row stored without one (before currencies) keeps its `stored` amount and
+    counts with it, as `round_together` counts stored rows. Returns NaN for those.
+    """
+    known = originals.notna().to_numpy()
+    rows = pd.DataFrame(
+        {
+            "invoice_id": "one",
+            "original": originals.fillna(stored).to_numpy(dtype="float64"),
+            "stored": np.where(known, np.nan, stored.to_numpy(dtype="float64")),
+            "rate": rate,
+        }
+    )
+    return pd.Series(_running_base(rows).to_numpy(), index=originals.index)
 
 
 def _file_events(k: int, table: str, typed: TypedFrame, rate: pd.Series) -> pd.DataFrame:

@@ -15,6 +15,8 @@ the table's rows read (`TableCounts.restated` says how many). They are stored ro
 the reference checks pass them by; if the invoice's own row is rejected (a reject file),
 the invoice keeps its stored rate and they are dropped unchanged (`keep_restated_of`).
 A row stored before currencies existed has no original amount and is left as it is.
+An invoice event that re-posts a stored invoice with another rate (`serving.writes`)
+converts that invoice's stored rows again the same way (`restate_invoice_rows`).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from features.conversion import TypedFrame, normalise
+from features.currency_cents import round_in_order
 from features.import_lookup import fetch_rows
 from features.store import TABLE_OBJECTS
 from kernel.schema import TABLES
 
-__all__ = ["RESTATED_FILE", "keep_restated_of", "restated_children"]
+__all__ = ["RESTATED_FILE", "keep_restated_of", "restate_invoice_rows", "restated_children"]
 
 # The "file" of the stored rows an import re-reads (problems and counts name it so).
 RESTATED_FILE = "(stored rows of invoices with a new rate)"
@@ -98,6 +101,35 @@ def keep_restated_of(sources: dict[str, list[TypedFrame]], accepted: pd.Index) -
             if typed.file == RESTATED_FILE:
                 keep = typed.frame["invoice_id"].astype("str").isin(accepted).to_numpy()
                 typed_files[i] = replace(typed, frame=typed.frame[keep].copy())
+
+
+def restate_invoice_rows(conn: sa.Connection, invoice_id: str, rate: float) -> int:
+    """Convert one stored invoice's payments and adjustments again at its new `rate`
+    (an invoice event changed it: `serving.writes`); how many rows changed."""
+    rows = []
+    for order, (table, date) in enumerate((("payments", "payment_date"), ("adjustments", "date"))):
+        t = TABLE_OBJECTS[table]
+        key = t.c[TABLES[table].key]
+        found = conn.execute(
+            sa.select(key, t.c[date], t.c.amount, t.c.original_amount).where(
+                t.c.invoice_id == invoice_id
+            )
+        ).all()
+        rows += [(table, order, str(r[0]), r[1], r[2], r[3]) for r in found]
+    if not rows:
+        return 0
+    frame = pd.DataFrame(rows, columns=["table", "order", "id", "date", "amount", "original"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame = frame.sort_values(["date", "order", "id"], kind="stable").reset_index(drop=True)
+    stored = pd.to_numeric(frame["amount"]).astype("float64")
+    new = round_in_order(pd.to_numeric(frame["original"]).astype("float64"), stored, rate)
+    changed = new.notna() & ~np.isclose(new.fillna(0.0), stored, rtol=0.0, atol=0.001)
+    for row in frame[changed.to_numpy()].itertuples():
+        t = TABLE_OBJECTS[row.table]
+        conn.execute(
+            t.update().where(t.c[TABLES[row.table].key] == row.id).values(amount=new[row.Index])
+        )
+    return int(changed.sum())
 
 
 def _invoices_with_new_rate(conn: sa.Connection, rates: pd.Series) -> list[str]:

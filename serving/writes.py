@@ -16,6 +16,7 @@ import datetime
 import hashlib
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from features.changes import log_change
+from features.currency_restate import restate_invoice_rows
 from features.store import TABLE_OBJECTS, credit_limit_changes, idempotency_keys
 from kernel.errors import ConflictError, StoreError, UnknownEntityError
 from serving.approvals import lock_customer
@@ -163,9 +165,17 @@ def record_invoice(
     with engine.begin() as conn:
         _require_customer(conn, values["customer_id"])
         values = invoice_in_base(conn, values, base_currency)
+        before = conn.execute(
+            sa.select(_invoices.c.fx_rate).where(_invoices.c.invoice_id == values["invoice_id"])
+        ).scalar()
         result = _upsert(
             conn, _invoices, "invoice_id", values, values["customer_id"], check=same_owner
         )
+        if before is not None and not math.isclose(float(before), values["fx_rate"]):
+            # Another issue date or currency, another rate: its stored payments and credit
+            # notes follow, or a paid invoice would keep a residual (as an import does).
+            restated = restate_invoice_rows(conn, values["invoice_id"], values["fx_rate"])
+            logger.info("invoice event %s: %d stored rows converted again", result.id, restated)
     logger.info("invoice event %s: %s", result.id, result.status)
     return result
 

@@ -107,3 +107,17 @@ def test_a_rejected_invoice_keeps_its_rate_and_its_stored_rows(
     assert _rows(engine, gbp) == before
     assert _rows(engine, "SELECT fx_rate FROM invoices WHERE invoice_id = 'I-GBP'") == [(1.1734,)]
     assert len(pd.read_csv(rejects)) == 1
+
+
+def test_one_invoices_rows_rounded_in_order_add_up_to_its_amount() -> None:
+    """The event path's rounding (`round_in_order`): the import's, for one invoice."""
+    from features.currency_cents import round_in_order
+
+    originals = pd.Series([8.04, 21.93, 70.03])
+    stored = pd.Series([9.43, 25.74, 82.17])  # at the old rate 1.1734
+    assert round_in_order(originals, stored, 1.25).tolist() == [10.05, 27.41, 87.54]
+    # A row stored before currencies keeps its amount, which also stands for its original
+    # (all that is known of it, as `round_together` counts such a row).
+    before = round_in_order(pd.Series([None, 21.93, 70.03], dtype="float64"), stored, 1.25)
+    assert pd.isna(before[0]) and before[1:].tolist() == [29.77, 87.54]
+    assert round(9.43 + before[1] + before[2], 2) == round((9.43 + 21.93 + 70.03) * 1.25, 2)

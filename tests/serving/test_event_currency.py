@@ -102,3 +102,43 @@ def test_an_invoice_event_in_a_currency_without_a_rate_is_refused(
     with _engine(client).connect() as conn:
         count = conn.execute(sa.text("SELECT count(*) FROM invoices WHERE invoice_id = 'EV-JPY-1'"))
         assert count.scalar() == 0
+
+
+def test_an_invoice_event_with_another_rate_converts_its_stored_payment_again(
+    client: TestClient, api_template: ApiTemplate
+) -> None:
+    """Re-posted with another issue date (so another rate), a paid invoice kept its
+    payment at the old conversion and showed a residual, as the import did."""
+    customer, rate = _gbp(client)
+    with _engine(client).connect() as conn:
+        earlier, other = conn.execute(
+            sa.text(
+                "SELECT rate_date, rate FROM exchange_rates WHERE currency = 'GBP' "
+                "AND rate_date < :d AND rate <> :r ORDER BY rate_date DESC LIMIT 1"
+            ),
+            {"d": ISSUED.isoformat(), "r": rate},
+        ).one()
+    earlier = dt.date.fromisoformat(str(earlier)[:10])
+    invoice = {
+        "invoice_id": "EV-GBP-2",
+        "customer_id": customer,
+        "issue_date": ISSUED.isoformat(),
+        "due_date": (ISSUED + dt.timedelta(days=30)).isoformat(),
+        "amount": 987.65,
+    }
+    assert client.post("/v1/events/invoices", json=invoice, headers=_h(api_template)).is_success
+    payment = {
+        "payment_id": "EV-GBP-PAY-2",
+        "invoice_id": "EV-GBP-2",
+        "payment_date": ISSUED.isoformat(),
+        "amount": 987.65,
+    }
+    assert client.post("/v1/events/payments", json=payment, headers=_h(api_template)).is_success
+
+    moved = {**invoice, "issue_date": earlier.isoformat()}  # the ERP corrected the date
+    answer = client.post("/v1/events/invoices", json=moved, headers=_h(api_template))
+    assert answer.status_code == 200, answer.text
+    stored = _stored(client, "invoices", "invoice_id", "EV-GBP-2")
+    assert stored["amount"] == pytest.approx(round(987.65 * float(other), 2))
+    paid = _stored(client, "payments", "payment_id", "EV-GBP-PAY-2")
+    assert paid["amount"] == pytest.approx(stored["amount"]) and paid["original_amount"] == 987.65
