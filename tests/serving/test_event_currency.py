@@ -53,6 +53,17 @@ def _stored(client: TestClient, table: str, key: str, value: str) -> sa.RowMappi
         )
 
 
+def _invoice(invoice_id: str, customer: str, amount: float) -> dict[str, object]:
+    """An invoice event issued on ISSUED, due 30 days later, in the customer's currency."""
+    return {
+        "invoice_id": invoice_id,
+        "customer_id": customer,
+        "issue_date": ISSUED.isoformat(),
+        "due_date": (ISSUED + dt.timedelta(days=30)).isoformat(),
+        "amount": amount,
+    }
+
+
 def _h(api_template: ApiTemplate) -> dict[str, str]:
     return {"X-API-Key": api_template.keys["admin"]}
 
@@ -61,13 +72,7 @@ def test_an_invoice_event_in_the_customers_currency_is_stored_in_the_base_one(
     client: TestClient, api_template: ApiTemplate
 ) -> None:
     customer, rate = _gbp(client)
-    invoice = {
-        "invoice_id": "EV-GBP-1",
-        "customer_id": customer,
-        "issue_date": ISSUED.isoformat(),
-        "due_date": (ISSUED + dt.timedelta(days=30)).isoformat(),
-        "amount": 1000.0,
-    }
+    invoice = _invoice("EV-GBP-1", customer, 1000.0)
     assert client.post("/v1/events/invoices", json=invoice, headers=_h(api_template)).is_success
     stored = _stored(client, "invoices", "invoice_id", "EV-GBP-1")
     assert stored["currency"] == "GBP" and stored["original_amount"] == 1000.0
@@ -119,13 +124,7 @@ def test_an_invoice_event_with_another_rate_converts_its_stored_payment_again(
             {"d": ISSUED.isoformat(), "r": rate},
         ).one()
     earlier = dt.date.fromisoformat(str(earlier)[:10])
-    invoice = {
-        "invoice_id": "EV-GBP-2",
-        "customer_id": customer,
-        "issue_date": ISSUED.isoformat(),
-        "due_date": (ISSUED + dt.timedelta(days=30)).isoformat(),
-        "amount": 987.65,
-    }
+    invoice = _invoice("EV-GBP-2", customer, 987.65)
     assert client.post("/v1/events/invoices", json=invoice, headers=_h(api_template)).is_success
     payment = {
         "payment_id": "EV-GBP-PAY-2",
